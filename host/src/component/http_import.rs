@@ -1,0 +1,183 @@
+//! `locust:runtime/http`: validate the guest's request, perform it with the user's
+//! [`HttpSession`](crate::http::HttpSession), record it, and hand the response back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Method;
+use url::Url;
+
+use super::bindings::http::{Host, Request, Response, Verdict};
+use super::state::{PendingRequest, UserState};
+use crate::events::RequestEvent;
+use crate::http::HttpRequest;
+
+impl UserState {
+    /// The absolute URL for a guest's `url` (a path is joined to the user's host) with the
+    /// extra query parameters appended.
+    fn resolve_url(&self, url: &str, query: &[(String, String)]) -> Result<Url, String> {
+        let mut resolved = if url.starts_with("http://") || url.starts_with("https://") {
+            Url::parse(url).map_err(|error| format!("invalid URL `{url}`: {error}"))?
+        } else {
+            let host = self.identity.host.as_deref().ok_or_else(|| {
+                format!(
+                    "no host to send `{url}` to: set --host or the host of user class {}",
+                    self.identity.class
+                )
+            })?;
+            let base = Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))?;
+            base.join(url)
+                .map_err(|error| format!("invalid URL `{url}`: {error}"))?
+        };
+        if !query.is_empty() {
+            resolved.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(resolved)
+    }
+
+    fn failed_before_sending(&mut self, method: &str, name: &str, error: String) -> Response {
+        self.reporter.request(&RequestEvent {
+            request_type: method,
+            name,
+            response_time: Duration::ZERO,
+            response_length: 0,
+            error: Some(&error),
+        });
+        Response {
+            id: 0,
+            status: 0,
+            url: name.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            elapsed_ms: 0.0,
+            error: Some(error),
+        }
+    }
+}
+
+/// Locust's wording for an HTTP error status, keyed by the request's name so that the
+/// failures table groups like the statistics do.
+fn status_error(status: u16, reason: &str, name: &str) -> Option<String> {
+    let kind = match status {
+        400..=499 => "Client Error",
+        500..=599 => "Server Error",
+        _ => return None,
+    };
+    Some(format!("{status} {kind}: {reason} for url: {name}"))
+}
+
+impl Host for UserState {
+    async fn send(&mut self, request: Request) -> Response {
+        let name_given = request.name.clone();
+        let url = match self.resolve_url(&request.url, &request.query) {
+            Ok(url) => url,
+            Err(error) => {
+                let name = name_given.unwrap_or(request.url);
+                return self.failed_before_sending(&request.method, &name, error);
+            }
+        };
+        let name = name_given.unwrap_or_else(|| match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        });
+        let Ok(method) = Method::from_bytes(request.method.as_bytes()) else {
+            let error = format!("invalid HTTP method `{}`", request.method);
+            return self.failed_before_sending(&request.method, &name, error);
+        };
+        let mut headers = request.headers;
+        let body = match (request.body, request.json) {
+            (Some(body), _) => Bytes::from(body),
+            (None, Some(json)) => {
+                if !headers.iter().any(|(key, _)| key.eq_ignore_ascii_case("content-type")) {
+                    headers.push(("content-type".to_owned(), "application/json".to_owned()));
+                }
+                Bytes::from(json)
+            }
+            (None, None) => Bytes::new(),
+        };
+        let timeout = match request.timeout.map(Duration::try_from_secs_f64) {
+            Some(Ok(limit)) => Some(limit),
+            Some(Err(_)) => {
+                let error = format!("invalid timeout {:?}", request.timeout);
+                return self.failed_before_sending(method.as_str(), &name, error);
+            }
+            None => None,
+        };
+        let outcome = self
+            .http
+            .execute(HttpRequest {
+                method,
+                url,
+                headers,
+                body,
+                basic_auth: request.basic_auth,
+                timeout,
+                allow_redirects: request.allow_redirects,
+            })
+            .await;
+        let error = outcome
+            .transport_error
+            .or_else(|| status_error(outcome.status, outcome.reason, &name));
+        let length = outcome.body.len() as u64;
+        let id = self.next_response_id;
+        self.next_response_id += 1;
+        if request.catch_response {
+            self.pending.push(PendingRequest {
+                id,
+                method: request.method.clone(),
+                name,
+                elapsed: outcome.elapsed,
+                length,
+                default_error: error.clone(),
+            });
+        } else {
+            self.reporter.request(&RequestEvent {
+                request_type: &request.method,
+                name: &name,
+                response_time: outcome.elapsed,
+                response_length: length,
+                error: error.as_deref(),
+            });
+        }
+        Response {
+            id,
+            status: outcome.status,
+            url: outcome.url,
+            headers: outcome.headers,
+            body: outcome.body.to_vec(),
+            elapsed_ms: outcome.elapsed.as_secs_f64() * 1000.0,
+            error,
+        }
+    }
+
+    async fn resolve(&mut self, id: u64, verdict: Verdict) {
+        let Some(index) = self.pending.iter().position(|pending| pending.id == id) else {
+            return;
+        };
+        let pending = self.pending.swap_remove(index);
+        let verdict_error = match verdict {
+            Verdict::Success => Some(None),
+            Verdict::Failure(message) => Some(Some(message)),
+            Verdict::ByStatus => None,
+        };
+        self.record_pending(pending, verdict_error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_errors_use_locust_wording() {
+        assert_eq!(
+            status_error(404, "Not Found", "/item").as_deref(),
+            Some("404 Client Error: Not Found for url: /item")
+        );
+        assert_eq!(
+            status_error(503, "Service Unavailable", "/").as_deref(),
+            Some("503 Server Error: Service Unavailable for url: /")
+        );
+        assert_eq!(status_error(302, "Found", "/"), None);
+    }
+}

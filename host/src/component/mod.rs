@@ -1,0 +1,347 @@
+//! Loading a user component and running guest code safely.
+//!
+//! A component is compiled once; each simulated user gets its own store and instance from a
+//! pre-linked [`UserComponentPre`](bindings::UserComponentPre), drawn from wasmtime's pooling
+//! allocator sized for the run's user count. Guests get no files, environment, arguments or
+//! sockets; their memory is capped per user; and each call into a guest gets a fuel budget
+//! (a count of WebAssembly instructions), so a guest stuck in a loop is stopped and reported
+//! without freezing a runtime thread: execution yields to the scheduler every so often while
+//! it runs.
+//!
+//! Why fuel rather than epochs: fuel counts only instructions the guest executes, so a task
+//! that spends minutes waiting for HTTP responses never looks like a runaway, and the limit
+//! is the same on a loaded or idle machine.
+
+mod bindings;
+mod build;
+mod guest_imports;
+mod http_import;
+mod state;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use bindings::types::{
+    Description, HookSet, NodeKind, RequestRecord, TaskError, TaskNode, TaskOutcome,
+    UserClass as ClassDescription, WaitPolicy,
+};
+pub use build::{GUEST_TARGET, ensure_guest_target};
+pub use state::{UserIdentity, UserState};
+
+use bindings::{UserComponent, UserComponentPre};
+
+/// The world a user component must implement, with its version.
+pub const WORLD: &str = "locust:runtime/user-component@0.1.0";
+
+/// Instructions a guest may run between two yields to the scheduler.
+const YIELD_INTERVAL: u64 = 1_000_000;
+/// Guard region after each linear memory; small so that many instances fit the address space.
+const GUARD_BYTES: u64 = 64 << 10;
+
+/// Sizes and budgets for the guest instances of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct GuestLimits {
+    /// Most instances alive at once (users plus the describe and hooks instances).
+    pub max_instances: u32,
+    /// Linear memory per instance, bytes.
+    pub memory_bytes: usize,
+    /// Instructions one call into a guest may execute before it is stopped.
+    pub fuel_per_call: u64,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            memory_bytes: 64 << 20,
+            fuel_per_call: 10_000_000_000,
+        }
+    }
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The path does not exist.
+    #[error("{0}: no such file or directory; -f takes a .wasm component or a guest crate directory")]
+    Missing(PathBuf),
+    /// The file is not a usable WebAssembly component.
+    #[error("{path} is not a user component: {reason}")]
+    NotAComponent {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The component is built against another contract.
+    #[error("{path} does not implement {WORLD}: {reason}")]
+    WrongWorld {
+        /// The file.
+        path: PathBuf,
+        /// The mismatch, as wasmtime reports it.
+        reason: String,
+    },
+    /// rustup or cargo could not be run.
+    #[error("{0}")]
+    Toolchain(String),
+    /// Cargo failed to build the guest crate.
+    #[error("building the guest crate in {0} failed; cargo's errors are above")]
+    Build(PathBuf),
+    /// The engine could not be configured or the file could not be read.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// How a call into a guest went wrong. The instance cannot be used again afterwards.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The guest exceeded its per-call instruction budget.
+    #[error(
+        "the guest ran more than {0} instructions in one call and was stopped (an endless loop?)"
+    )]
+    OutOfFuel(u64),
+    /// The guest panicked.
+    #[error("the guest panicked: {0}")]
+    Panic(String),
+    /// The guest trapped for another reason (out of memory, unreachable, bad access).
+    #[error("the guest trapped: {0}")]
+    Trap(String),
+}
+
+/// A compiled user component, ready to instantiate users.
+pub struct TestComponent {
+    engine: Engine,
+    pre: UserComponentPre<UserState>,
+    limits: GuestLimits,
+    hash: String,
+}
+
+fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
+    let mut pool = PoolingAllocationConfig::default();
+    let instances = limits.max_instances.max(4);
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(8))
+        .max_core_instances_per_component(8)
+        .total_memories(instances.saturating_mul(2))
+        .max_memories_per_component(2)
+        .total_tables(instances.saturating_mul(4))
+        .max_tables_per_component(4)
+        .total_stacks(instances)
+        .max_memory_size(limits.memory_bytes);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .memory_reservation(limits.memory_bytes as u64)
+        .memory_guard_size(GUARD_BYTES)
+        .memory_reservation_for_growth(0)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(|error| {
+        LoadError::Setup(format!("could not set up the WebAssembly engine: {error:#}"))
+    })
+}
+
+impl TestComponent {
+    /// Load `path`: a `.wasm` component, or a guest crate directory that is built first.
+    pub fn load(path: &Path, limits: GuestLimits) -> Result<Self, LoadError> {
+        if !path.exists() {
+            return Err(LoadError::Missing(path.to_owned()));
+        }
+        let wasm = if path.is_dir() {
+            build::build_guest_crate(path)?
+        } else {
+            path.to_owned()
+        };
+        let bytes = std::fs::read(&wasm)
+            .map_err(|error| LoadError::Setup(format!("could not read {}: {error}", wasm.display())))?;
+        Self::from_bytes(&bytes, path, limits)
+    }
+
+    /// Compile and link component `bytes`; `path` is only used in messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path, limits: GuestLimits) -> Result<Self, LoadError> {
+        let not_a_component = |reason: &str| LoadError::NotAComponent {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if !bytes.starts_with(b"\0asm") {
+            return Err(not_a_component(
+                "it is not a WebAssembly file (build a guest crate for wasm32-wasip2, or pass its directory)",
+            ));
+        }
+        // Bytes 4..8 hold the version and layer: 1 for a core module, 0x1000d for a component.
+        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(not_a_component(
+                "it is a core WebAssembly module, not a component; build it for wasm32-wasip2",
+            ));
+        }
+        let engine = engine_for(&limits)?;
+        let component = Component::from_binary(&engine, bytes)
+            .map_err(|error| not_a_component(&format!("{error:#}")))?;
+        let mut linker = Linker::<UserState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|error| LoadError::Setup(format!("linking WASI failed: {error:#}")))?;
+        UserComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|error| LoadError::Setup(format!("linking the host API failed: {error:#}")))?;
+        let wrong_world = |error: wasmtime::Error| {
+            let exports: Vec<String> = component
+                .component_type()
+                .exports(&engine)
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            LoadError::WrongWorld {
+                path: path.to_owned(),
+                reason: format!(
+                    "{error}; it exports [{}]. Rebuild it against this version of the SDK",
+                    exports.join(", ")
+                ),
+            }
+        };
+        let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let pre = UserComponentPre::new(pre).map_err(wrong_world)?;
+        let hash = format!("{:x}", Sha256::digest(bytes));
+        Ok(Self {
+            engine,
+            pre,
+            limits,
+            hash,
+        })
+    }
+
+    /// SHA-256 of the component's bytes, hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The limits the component was loaded with.
+    pub fn limits(&self) -> GuestLimits {
+        self.limits
+    }
+
+    /// A fresh instance whose store holds `state`.
+    pub async fn instantiate(&self, state: UserState) -> Result<GuestInstance, GuestError> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store
+            .fuel_async_yield_interval(Some(YIELD_INTERVAL))
+            .map_err(|error| GuestError::Trap(format!("{error:#}")))?;
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|error| GuestError::Trap(format!("{error:#}")))?;
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|error| classify(error, &mut store, self.limits.fuel_per_call))?;
+        Ok(GuestInstance {
+            store,
+            bindings,
+            fuel: self.limits.fuel_per_call,
+        })
+    }
+}
+
+fn classify(error: wasmtime::Error, store: &mut Store<UserState>, fuel: u64) -> GuestError {
+    if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        return GuestError::OutOfFuel(fuel);
+    }
+    if let Some(panic) = store.data_mut().last_panic.take() {
+        return GuestError::Panic(panic);
+    }
+    let text = format!("{error:#}");
+    GuestError::Trap(text.lines().next().unwrap_or("unknown trap").to_owned())
+}
+
+/// One live guest instance: a user, or the hooks of a test.
+pub struct GuestInstance {
+    store: Store<UserState>,
+    bindings: UserComponent,
+    fuel: u64,
+}
+
+/// Run one export with a fresh fuel budget, turning traps into [`GuestError`]s and settling
+/// the `catch-response` requests the guest left open.
+macro_rules! guest_call {
+    ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {{
+        let _ = $self.store.set_fuel($self.fuel);
+        let result = $self
+            .bindings
+            .$interface()
+            .$method(&mut $self.store $(, $arg)*)
+            .await;
+        $self.store.data_mut().settle_pending();
+        result.map_err(|error| classify(error, &mut $self.store, $self.fuel))
+    }};
+}
+
+impl GuestInstance {
+    /// The store's data.
+    pub fn state(&self) -> &UserState {
+        self.store.data()
+    }
+
+    /// `user.describe`.
+    pub async fn describe(&mut self) -> Result<Description, GuestError> {
+        guest_call!(self, locust_runtime_user.call_describe())
+    }
+
+    /// `user.create`.
+    pub async fn create(&mut self, class: u32) -> Result<(), GuestError> {
+        guest_call!(self, locust_runtime_user.call_create(class))
+    }
+
+    /// `user.on-start`.
+    pub async fn on_start(&mut self) -> Result<Result<TaskOutcome, TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_user.call_on_start())
+    }
+
+    /// `user.on-stop`.
+    pub async fn on_stop(&mut self) -> Result<Result<(), TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_user.call_on_stop())
+    }
+
+    /// `user.run-task`.
+    pub async fn run_task(&mut self, node: u32) -> Result<Result<TaskOutcome, TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_user.call_run_task(node))
+    }
+
+    /// `user.start-task-set`.
+    pub async fn start_task_set(
+        &mut self,
+        node: u32,
+    ) -> Result<Result<TaskOutcome, TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_user.call_start_task_set(node))
+    }
+
+    /// `user.stop-task-set`.
+    pub async fn stop_task_set(&mut self, node: u32) -> Result<Result<(), TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_user.call_stop_task_set(node))
+    }
+
+    /// `user.wait-time`, seconds.
+    pub async fn wait_time(&mut self, node: Option<u32>) -> Result<f64, GuestError> {
+        guest_call!(self, locust_runtime_user.call_wait_time(node))
+    }
+
+    /// `hooks.init`.
+    pub async fn init(&mut self) -> Result<Result<(), TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_hooks.call_init())
+    }
+
+    /// `hooks.test-start`.
+    pub async fn test_start(&mut self) -> Result<Result<(), TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_hooks.call_test_start())
+    }
+
+    /// `hooks.test-stop`.
+    pub async fn test_stop(&mut self) -> Result<Result<(), TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_hooks.call_test_stop())
+    }
+
+    /// `hooks.on-request`.
+    pub async fn on_request(&mut self, record: &RequestRecord) -> Result<(), GuestError> {
+        guest_call!(self, locust_runtime_hooks.call_on_request(record))
+    }
+}

@@ -1,0 +1,109 @@
+//! What each guest instance's store holds: its WASI context (which grants nothing), its
+//! limits, and the simulated user's identity, HTTP session and reporter. The import
+//! implementations live in the sibling files, one per WIT interface.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::events::{Reporter, RequestEvent};
+use crate::http::HttpSession;
+
+/// Who the user in an instance is.
+#[derive(Clone, Debug)]
+pub struct UserIdentity {
+    /// Unique per user in this process, from 1; 0 for the hooks instance.
+    pub id: u64,
+    /// Seed for the guest's randomness.
+    pub seed: u64,
+    /// Target host: `--host`, else the class's.
+    pub host: Option<Arc<str>>,
+    /// The user class's name, for logs.
+    pub class: Arc<str>,
+}
+
+/// A `catch-response` request waiting for the guest's verdict.
+#[derive(Debug)]
+pub(super) struct PendingRequest {
+    pub id: u64,
+    pub method: String,
+    pub name: String,
+    pub elapsed: Duration,
+    pub length: u64,
+    pub default_error: Option<String>,
+}
+
+/// The data of one guest store.
+pub struct UserState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) identity: UserIdentity,
+    pub(super) http: HttpSession,
+    pub(super) reporter: Reporter,
+    pub(super) pending: Vec<PendingRequest>,
+    pub(super) next_response_id: u64,
+    /// The message of the guest's last panic, to explain the trap that follows it.
+    pub(super) last_panic: Option<String>,
+}
+
+impl UserState {
+    /// State for a user (or the hooks instance) reporting to `reporter`, with at most
+    /// `memory_bytes` of linear memory.
+    pub fn new(identity: UserIdentity, reporter: Reporter, memory_bytes: usize) -> Self {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            identity,
+            http: HttpSession::new(),
+            reporter,
+            pending: Vec::new(),
+            next_response_id: 1,
+            last_panic: None,
+        }
+    }
+
+    /// Record every `catch-response` request the guest left unresolved, by status.
+    pub fn settle_pending(&mut self) {
+        for pending in std::mem::take(&mut self.pending) {
+            self.record_pending(pending, None);
+        }
+    }
+
+    /// Record a pending request; `verdict_error` of `Some(None)` forces success.
+    pub(super) fn record_pending(
+        &mut self,
+        pending: PendingRequest,
+        verdict_error: Option<Option<String>>,
+    ) {
+        let error = verdict_error.unwrap_or(pending.default_error);
+        self.reporter.request(&RequestEvent {
+            request_type: &pending.method,
+            name: &pending.name,
+            response_time: pending.elapsed,
+            response_length: pending.length,
+            error: error.as_deref(),
+        });
+    }
+}
+
+impl WasiView for UserState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The HTTP client of one simulated user, on hyper: a keep-alive connection per origin, a
+//! cookie jar, redirects, gzip/deflate, basic auth, timeouts and TLS, like a `requests.Session`
+//! in Locust's `HttpUser`. Every exchange is timed to the end of the body.
+//!
+//! Failures never escape as errors: a refused connection or a timeout is an outcome with status
+//! 0, as Locust's client reports it.
+
+mod connect;
+
+use std::fmt;
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use cookie_store::{CookieStore, RawCookie};
+use http_body_util::{BodyExt, Full};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use url::Url;
+
+use connect::{Sender, connect};
+
+/// How many redirects are followed before giving up, as in `requests`.
+const MAX_REDIRECTS: usize = 30;
+/// The User-Agent sent unless the request sets one.
+const USER_AGENT: &str = concat!("locust-wasm/", env!("CARGO_PKG_VERSION"));
+
+/// Scheme, host and port: the key of a kept-alive connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    fn of(url: &Url) -> Result<Self, String> {
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(format!("unsupported URL scheme `{other}` in {url}")),
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("no host in URL {url}"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Self { tls, host, port })
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// One request as the session performs it.
+#[derive(Debug)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: Url,
+    /// Extra headers, overriding the defaults.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+    /// HTTP basic credentials.
+    pub basic_auth: Option<(String, String)>,
+    /// Limit for the whole exchange, redirects included.
+    pub timeout: Option<Duration>,
+    /// Follow 3xx responses.
+    pub allow_redirects: bool,
+}
+
+/// What came of a request.
+#[derive(Debug)]
+pub struct HttpOutcome {
+    /// Status of the final response, 0 if none arrived.
+    pub status: u16,
+    /// Reason phrase of the status (`Not Found`), empty if none arrived.
+    pub reason: &'static str,
+    /// URL of the final response.
+    pub url: String,
+    /// Headers of the final response, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Decompressed body of the final response.
+    pub body: Bytes,
+    /// From sending to the end of the last body.
+    pub elapsed: Duration,
+    /// Why no response arrived, if that is what happened.
+    pub transport_error: Option<String>,
+}
+
+/// A simulated user's HTTP state: its connections and cookies.
+#[derive(Default)]
+pub struct HttpSession {
+    connections: Vec<(Origin, Sender)>,
+    cookies: CookieStore,
+}
+
+impl HttpSession {
+    /// A session with no connections and an empty cookie jar.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Perform `request`, following redirects if asked, within its timeout.
+    pub async fn execute(&mut self, request: HttpRequest) -> HttpOutcome {
+        let started = Instant::now();
+        let url = request.url.to_string();
+        let result = match request.timeout {
+            Some(limit) => tokio::time::timeout(limit, self.follow(request))
+                .await
+                .unwrap_or_else(|_| Err(format!("timed out after {:.3}s", limit.as_secs_f64()))),
+            None => self.follow(request).await,
+        };
+        let elapsed = started.elapsed();
+        match result {
+            Ok(response) => HttpOutcome {
+                status: response.status.as_u16(),
+                reason: response.status.canonical_reason().unwrap_or(""),
+                url: response.url.to_string(),
+                headers: response
+                    .headers
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            name.as_str().to_owned(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: response.body,
+                elapsed,
+                transport_error: None,
+            },
+            Err(error) => HttpOutcome {
+                status: 0,
+                reason: "",
+                url,
+                headers: Vec::new(),
+                body: Bytes::new(),
+                elapsed,
+                transport_error: Some(error),
+            },
+        }
+    }
+
+    async fn follow(&mut self, mut request: HttpRequest) -> Result<Received, String> {
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.exchange(&request).await?;
+            let location = response
+                .headers
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok());
+            let Some(location) = location.filter(|_| {
+                request.allow_redirects && response.status.is_redirection()
+            }) else {
+                return Ok(response);
+            };
+            let next = response
+                .url
+                .join(location)
+                .map_err(|error| format!("bad redirect location `{location}`: {error}"))?;
+            let status = response.status;
+            // As browsers and `requests` do: 303 always, and 301/302 for POST, become GET.
+            if status == StatusCode::SEE_OTHER
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && request.method == Method::POST)
+            {
+                if request.method != Method::HEAD {
+                    request.method = Method::GET;
+                }
+                request.body = Bytes::new();
+                request
+                    .headers
+                    .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
+            }
+            if Origin::of(&next).ok() != Origin::of(&request.url).ok() {
+                request.basic_auth = None; // never leak credentials to another host
+            }
+            request.url = next;
+        }
+        Err(format!("more than {MAX_REDIRECTS} redirects"))
+    }
+
+    /// One request/response on a kept-alive connection, retried once on a fresh connection if
+    /// the kept one turned out to be closed by the server.
+    async fn exchange(&mut self, request: &HttpRequest) -> Result<Received, String> {
+        let origin = Origin::of(&request.url)?;
+        let reused = self.take_connection(&origin);
+        let fresh = reused.is_none();
+        let mut sender = match reused {
+            Some(sender) => sender,
+            None => connect(&origin).await?,
+        };
+        let result = match Self::send_on(&mut sender, request, &self.cookies).await {
+            Err(SendError::Stale) if !fresh => {
+                sender = connect(&origin).await?;
+                Self::send_on(&mut sender, request, &self.cookies).await
+            }
+            other => other,
+        };
+        let response = result.map_err(|error| match error {
+            SendError::Stale => format!("connection to {origin} closed before the response"),
+            SendError::Other(message) => message,
+        })?;
+        self.store_cookies(&response);
+        if response.keep_alive {
+            self.connections.push((origin, sender));
+        }
+        Ok(response)
+    }
+
+    fn take_connection(&mut self, origin: &Origin) -> Option<Sender> {
+        while let Some(index) = self.connections.iter().position(|(key, _)| key == origin) {
+            let (_, sender) = self.connections.swap_remove(index);
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    async fn send_on(
+        sender: &mut Sender,
+        request: &HttpRequest,
+        cookies: &CookieStore,
+    ) -> Result<Received, SendError> {
+        sender.ready().await.map_err(|_| SendError::Stale)?;
+        let built = build_request(request, cookies).map_err(SendError::Other)?;
+        let response = sender.send_request(built).await.map_err(|error| {
+            if error.is_canceled() || error.is_closed() || error.is_incomplete_message() {
+                SendError::Stale
+            } else {
+                SendError::Other(format!("request to {} failed: {error}", request.url))
+            }
+        })?;
+        let status = response.status();
+        let keep_alive = !response
+            .headers()
+            .get(header::CONNECTION)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|error| {
+                SendError::Other(format!("reading the body from {} failed: {error}", request.url))
+            })?
+            .to_bytes();
+        let body = decode(&parts.headers, body).map_err(SendError::Other)?;
+        Ok(Received {
+            status,
+            url: request.url.clone(),
+            headers: parts.headers,
+            body,
+            keep_alive,
+        })
+    }
+
+    fn store_cookies(&mut self, response: &Received) {
+        let cookies = response
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter_map(|text| RawCookie::parse(text.to_owned()).ok());
+        self.cookies.store_response_cookies(cookies, &response.url);
+    }
+}
+
+enum SendError {
+    /// The kept-alive connection was closed under us; a new one may succeed.
+    Stale,
+    Other(String),
+}
+
+struct Received {
+    status: StatusCode,
+    url: Url,
+    headers: HeaderMap,
+    body: Bytes,
+    keep_alive: bool,
+}
+
+fn build_request(request: &HttpRequest, cookies: &CookieStore) -> Result<Request<Full<Bytes>>, String> {
+    let url = &request.url;
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut builder = Request::builder()
+        .method(request.method.clone())
+        .uri(path);
+    let headers = builder
+        .headers_mut()
+        .ok_or_else(|| format!("invalid request to {url}"))?;
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    insert(headers, header::HOST, &host)?;
+    insert(headers, header::USER_AGENT, USER_AGENT)?;
+    insert(headers, header::ACCEPT, "*/*")?;
+    insert(headers, header::ACCEPT_ENCODING, "gzip, deflate")?;
+    let cookie = cookies
+        .get_request_values(url)
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if !cookie.is_empty() {
+        insert(headers, header::COOKIE, &cookie)?;
+    }
+    if let Some((user, password)) = &request.basic_auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        insert(headers, header::AUTHORIZATION, &format!("Basic {token}"))?;
+    }
+    if !request.body.is_empty() || matches!(request.method, Method::POST | Method::PUT | Method::PATCH) {
+        insert(headers, header::CONTENT_LENGTH, &request.body.len().to_string())?;
+    }
+    for (name, value) in &request.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name `{name}`"))?;
+        insert(headers, name, value)?;
+    }
+    builder
+        .body(Full::new(request.body.clone()))
+        .map_err(|error| format!("invalid request to {url}: {error}"))
+}
+
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) -> Result<(), String> {
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("invalid value for header `{name}`: {value:?}"))?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+/// Undo `content-encoding: gzip` or `deflate`; other encodings are passed through.
+fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim().to_ascii_lowercase());
+    let mut out = Vec::new();
+    let result = match encoding.as_deref() {
+        Some("gzip") | Some("x-gzip") => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
+        Some("deflate") => {
+            // Servers send zlib-wrapped deflate, some send it raw.
+            let zlib = flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out);
+            if zlib.is_err() {
+                out.clear();
+                flate2::read::DeflateDecoder::new(&body[..]).read_to_end(&mut out)
+            } else {
+                zlib
+            }
+        }
+        _ => return Ok(body),
+    };
+    result
+        .map(|_| Bytes::from(out))
+        .map_err(|error| format!("could not decompress the response body: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn origins_know_default_ports() {
+        let url = Url::parse("https://example.com/a").expect("url");
+        assert_eq!(
+            Origin::of(&url),
+            Ok(Origin {
+                tls: true,
+                host: "example.com".into(),
+                port: 443
+            })
+        );
+        assert!(Origin::of(&Url::parse("ftp://x/").expect("url")).is_err());
+    }
+
+    #[test]
+    fn gzip_bodies_are_decoded() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(b"hello world").expect("write");
+        let compressed = encoder.finish().expect("finish");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let body = decode(&headers, Bytes::from(compressed)).expect("decode");
+        assert_eq!(&body[..], b"hello world");
+    }
+}

@@ -1,0 +1,14 @@
+//! The `locust` host: Locust's load-testing model with simulated users written as WebAssembly
+//! components.
+//!
+//! A run loads a component ([`component`]), turns its description into a [`scenario`] (task
+//! trees, weights, tags), spawns users at the requested rate ([`runner`]), drives each user's
+//! task loop ([`user`]) with the host's HTTP client ([`http`]), and records [`stats`] that the
+//! console prints. The `locust` binary is a thin layer over this library.
+
+pub mod component;
+pub mod events;
+pub mod http;
+pub mod stats;
+pub mod scenario;
+pub mod wait;

@@ -1,0 +1,341 @@
+//! One row of statistics: the requests of one (method, name), or all of them aggregated.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Seconds of per-second counters kept for the current rates.
+const RATE_SECONDS: usize = 20;
+/// Locust averages the current rate over the seconds `[last - 12, last - 2)`.
+const RATE_WINDOW: (u64, u64) = (12, 2);
+
+/// Counters and a response-time histogram for one kind of request. Recording is a few
+/// arithmetic operations; merging two entries is exact (histograms add).
+#[derive(Clone, Debug)]
+pub struct StatsEntry {
+    /// Request type, e.g. `GET`; empty for the aggregated row.
+    pub method: String,
+    /// Name the requests are grouped under; `Aggregated` for the total.
+    pub name: String,
+    /// Requests recorded, failures included.
+    pub num_requests: u64,
+    /// Failed requests.
+    pub num_failures: u64,
+    /// Sum of response times, microseconds.
+    pub total_response_time_us: u64,
+    /// Shortest response time, microseconds (`u64::MAX` before the first request).
+    pub min_response_time_us: u64,
+    /// Longest response time, microseconds.
+    pub max_response_time_us: u64,
+    /// Sum of response sizes, bytes.
+    pub total_content_length: u64,
+    /// Unix time (seconds) of the first request, or of the last reset.
+    pub start_time: f64,
+    /// Unix time (seconds, fractional) of the most recent request.
+    pub last_request_timestamp: f64,
+    histogram: Histogram<u64>,
+    rates: [SecondCount; RATE_SECONDS],
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SecondCount {
+    second: u64,
+    requests: u64,
+    failures: u64,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // Three significant digits (0.1%); grows with the largest value seen.
+    let mut histogram = Histogram::new(3).unwrap_or_else(|_| unreachable_histogram());
+    histogram.auto(true);
+    histogram
+}
+
+#[cold]
+fn unreachable_histogram() -> Histogram<u64> {
+    // `Histogram::new(3)` only fails for more than 5 significant digits.
+    Histogram::new_with_bounds(1, u64::MAX / 2, 2).unwrap_or_else(|_| std::process::abort())
+}
+
+impl StatsEntry {
+    /// An empty entry for `method` and `name`, started at `start_time` (unix seconds).
+    pub fn new(method: &str, name: &str, start_time: f64) -> Self {
+        Self {
+            method: method.to_owned(),
+            name: name.to_owned(),
+            num_requests: 0,
+            num_failures: 0,
+            total_response_time_us: 0,
+            min_response_time_us: u64::MAX,
+            max_response_time_us: 0,
+            total_content_length: 0,
+            start_time,
+            last_request_timestamp: 0.0,
+            histogram: new_histogram(),
+            rates: [SecondCount::default(); RATE_SECONDS],
+        }
+    }
+
+    /// Record one request that ended at unix time `now` (seconds).
+    pub fn record(&mut self, response_time: Duration, length: u64, failed: bool, now: f64) {
+        let micros = u64::try_from(response_time.as_micros()).unwrap_or(u64::MAX);
+        self.num_requests += 1;
+        self.num_failures += u64::from(failed);
+        self.total_response_time_us = self.total_response_time_us.saturating_add(micros);
+        self.min_response_time_us = self.min_response_time_us.min(micros);
+        self.max_response_time_us = self.max_response_time_us.max(micros);
+        self.total_content_length = self.total_content_length.saturating_add(length);
+        self.last_request_timestamp = self.last_request_timestamp.max(now);
+        // Saturate rather than fail for absurd values; auto-resize makes this infallible
+        // otherwise.
+        let _ = self.histogram.record(micros.max(1));
+        self.count_second(now as u64, 1, u64::from(failed));
+    }
+
+    fn count_second(&mut self, second: u64, requests: u64, failures: u64) {
+        let slot = &mut self.rates[second as usize % RATE_SECONDS];
+        if slot.second != second {
+            if slot.second > second {
+                return; // older than the window: only totals keep it
+            }
+            *slot = SecondCount {
+                second,
+                requests: 0,
+                failures: 0,
+            };
+        }
+        slot.requests += requests;
+        slot.failures += failures;
+    }
+
+    /// Add everything `other` recorded into this entry.
+    pub fn extend(&mut self, other: &StatsEntry) {
+        if other.num_requests == 0 {
+            return;
+        }
+        self.num_requests += other.num_requests;
+        self.num_failures += other.num_failures;
+        self.total_response_time_us = self
+            .total_response_time_us
+            .saturating_add(other.total_response_time_us);
+        self.min_response_time_us = self.min_response_time_us.min(other.min_response_time_us);
+        self.max_response_time_us = self.max_response_time_us.max(other.max_response_time_us);
+        self.total_content_length = self
+            .total_content_length
+            .saturating_add(other.total_content_length);
+        self.last_request_timestamp = self
+            .last_request_timestamp
+            .max(other.last_request_timestamp);
+        let _ = self.histogram.add(&other.histogram);
+        for slot in other.rates {
+            if slot.requests > 0 {
+                self.count_second(slot.second, slot.requests, slot.failures);
+            }
+        }
+    }
+
+    /// Forget everything recorded, keeping the allocation; the entry restarts at `now`.
+    pub fn reset(&mut self, now: f64) {
+        self.num_requests = 0;
+        self.num_failures = 0;
+        self.total_response_time_us = 0;
+        self.min_response_time_us = u64::MAX;
+        self.max_response_time_us = 0;
+        self.total_content_length = 0;
+        self.start_time = now;
+        self.last_request_timestamp = 0.0;
+        self.histogram.reset();
+        self.rates = [SecondCount::default(); RATE_SECONDS];
+    }
+
+    /// The response-time histogram, microseconds.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+
+    /// Failures as a fraction of requests (1.0 if there are failures but no requests).
+    pub fn fail_ratio(&self) -> f64 {
+        if self.num_requests == 0 {
+            if self.num_failures > 0 { 1.0 } else { 0.0 }
+        } else {
+            self.num_failures as f64 / self.num_requests as f64
+        }
+    }
+
+    /// Mean response time, milliseconds.
+    pub fn avg_response_time(&self) -> f64 {
+        if self.num_requests == 0 {
+            0.0
+        } else {
+            self.total_response_time_us as f64 / self.num_requests as f64 / 1000.0
+        }
+    }
+
+    /// Shortest response time, milliseconds (0 before the first request).
+    pub fn min_response_time(&self) -> f64 {
+        if self.num_requests == 0 {
+            0.0
+        } else {
+            self.min_response_time_us as f64 / 1000.0
+        }
+    }
+
+    /// Longest response time, milliseconds.
+    pub fn max_response_time(&self) -> f64 {
+        self.max_response_time_us as f64 / 1000.0
+    }
+
+    /// Mean response size, bytes.
+    pub fn avg_content_length(&self) -> f64 {
+        if self.num_requests == 0 {
+            0.0
+        } else {
+            self.total_content_length as f64 / self.num_requests as f64
+        }
+    }
+
+    /// The response time (milliseconds) that `fraction` (0.0–1.0) of requests finished within.
+    pub fn percentile(&self, fraction: f64) -> f64 {
+        if self.num_requests == 0 {
+            return 0.0;
+        }
+        self.histogram.value_at_quantile(fraction) as f64 / 1000.0
+    }
+
+    /// Median response time, milliseconds.
+    pub fn median_response_time(&self) -> f64 {
+        self.percentile(0.5)
+    }
+
+    /// Requests per second over the whole run (Locust's `total_rps`).
+    pub fn total_rps(&self) -> f64 {
+        let span = self.last_request_timestamp - self.start_time;
+        if self.num_requests == 0 {
+            0.0
+        } else {
+            self.num_requests as f64 / span.max(1.0)
+        }
+    }
+
+    /// Failures per second over the whole run.
+    pub fn total_fail_per_sec(&self) -> f64 {
+        let span = self.last_request_timestamp - self.start_time;
+        if self.num_failures == 0 {
+            0.0
+        } else {
+            self.num_failures as f64 / span.max(1.0)
+        }
+    }
+
+    /// Requests per second lately: the mean over the seconds from 12 to 2 seconds before the
+    /// latest request, as Locust computes `current_rps`.
+    pub fn current_rps(&self) -> f64 {
+        self.current_rate(|slot| slot.requests)
+    }
+
+    /// Failures per second lately, over the same window as [`current_rps`](Self::current_rps).
+    pub fn current_fail_per_sec(&self) -> f64 {
+        self.current_rate(|slot| slot.failures)
+    }
+
+    fn current_rate(&self, count: impl Fn(&SecondCount) -> u64) -> f64 {
+        if self.num_requests == 0 {
+            return 0.0;
+        }
+        let last = self.last_request_timestamp as u64;
+        let start = last
+            .saturating_sub(RATE_WINDOW.0)
+            .max(self.start_time as u64);
+        let end = last.saturating_sub(RATE_WINDOW.1);
+        if end <= start {
+            return 0.0;
+        }
+        let total: u64 = self
+            .rates
+            .iter()
+            .filter(|slot| slot.second >= start && slot.second < end)
+            .map(&count)
+            .sum();
+        total as f64 / (end - start) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(value: u64) -> Duration {
+        Duration::from_millis(value)
+    }
+
+    #[test]
+    fn records_counts_extremes_and_sizes() {
+        let mut entry = StatsEntry::new("GET", "/", 1000.0);
+        entry.record(ms(10), 100, false, 1000.5);
+        entry.record(ms(30), 300, true, 1001.5);
+        assert_eq!(entry.num_requests, 2);
+        assert_eq!(entry.num_failures, 1);
+        assert_eq!(entry.min_response_time(), 10.0);
+        assert_eq!(entry.max_response_time(), 30.0);
+        assert_eq!(entry.avg_response_time(), 20.0);
+        assert_eq!(entry.avg_content_length(), 200.0);
+        assert_eq!(entry.fail_ratio(), 0.5);
+    }
+
+    #[test]
+    fn percentiles_follow_the_recorded_distribution() {
+        let mut entry = StatsEntry::new("GET", "/", 0.0);
+        for value in 1..=1000 {
+            entry.record(ms(value), 0, false, 1.0);
+        }
+        let median = entry.median_response_time();
+        assert!((499.0..=501.0).contains(&median), "median {median}");
+        let p99 = entry.percentile(0.99);
+        assert!((989.0..=991.0).contains(&p99), "p99 {p99}");
+        assert_eq!(entry.percentile(1.0).round(), 1000.0);
+    }
+
+    #[test]
+    fn merging_equals_recording_everything_in_one_place() {
+        let mut one = StatsEntry::new("GET", "/", 0.0);
+        let mut left = StatsEntry::new("GET", "/", 0.0);
+        let mut right = StatsEntry::new("GET", "/", 0.0);
+        for value in 1..200u64 {
+            one.record(ms(value), value, value % 7 == 0, 5.0);
+            let side = if value % 2 == 0 { &mut left } else { &mut right };
+            side.record(ms(value), value, value % 7 == 0, 5.0);
+        }
+        left.extend(&right);
+        assert_eq!(left.num_requests, one.num_requests);
+        assert_eq!(left.num_failures, one.num_failures);
+        assert_eq!(left.total_content_length, one.total_content_length);
+        for fraction in [0.5, 0.9, 0.95, 0.99, 1.0] {
+            assert_eq!(left.percentile(fraction), one.percentile(fraction));
+        }
+    }
+
+    #[test]
+    fn current_rate_averages_the_locust_window() {
+        let mut entry = StatsEntry::new("GET", "/", 100.0);
+        // 10 requests a second for seconds 100..=120.
+        for second in 100..=120u64 {
+            for _ in 0..10 {
+                entry.record(ms(1), 0, second % 2 == 0, second as f64 + 0.5);
+            }
+        }
+        assert_eq!(entry.current_rps(), 10.0);
+        assert_eq!(entry.current_fail_per_sec(), 5.0);
+        assert_eq!(entry.total_rps(), 210.0 / 20.5);
+    }
+
+    #[test]
+    fn reset_forgets_everything() {
+        let mut entry = StatsEntry::new("GET", "/", 0.0);
+        entry.record(ms(5), 1, true, 1.0);
+        entry.reset(2.0);
+        assert_eq!(entry.num_requests, 0);
+        assert_eq!(entry.min_response_time(), 0.0);
+        assert_eq!(entry.current_rps(), 0.0);
+        assert_eq!(entry.start_time, 2.0);
+    }
+}
