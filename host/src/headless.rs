@@ -1,0 +1,199 @@
+//! A headless run from start to summary: load the component, start the hooks and the users,
+//! print the table every 2 seconds, stop on the time limit or a signal, print the summary.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+
+use crate::component::{RequestRecord, TestComponent, UserIdentity, UserState};
+use crate::config::RunPlan;
+use crate::events::{Events, Reporter};
+use crate::hooks::{GuestHooks, Hook};
+use crate::runner::LocalRunner;
+use crate::scenario::Scenario;
+use crate::stats::{self, Stats};
+use crate::user::UserEnvironment;
+
+/// How often the console table is printed.
+const CONSOLE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Load a component and read its description.
+pub async fn load(plan: &RunPlan) -> anyhow::Result<(Arc<TestComponent>, Scenario)> {
+    let path = plan.locustfile.clone();
+    let limits = plan.limits;
+    let component = tokio::task::spawn_blocking(move || TestComponent::load(&path, limits))
+        .await
+        .context("loading the component")??;
+    let component = Arc::new(component);
+    let identity = UserIdentity {
+        id: 0,
+        seed: 0,
+        host: None,
+        class: Arc::from("describe"),
+    };
+    let reporter = Reporter {
+        stats: Stats::new(),
+        events: Arc::new(Events::new()),
+    };
+    let state = UserState::new(identity, reporter, limits.memory_bytes);
+    let mut instance = component
+        .instantiate(state)
+        .await
+        .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
+    let description = instance
+        .describe()
+        .await
+        .map_err(|error| anyhow!("{}: describe() failed: {error}", plan.locustfile.display()))?;
+    let scenario = Scenario::from_description(description)
+        .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
+    Ok((component, scenario))
+}
+
+fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+async fn shutdown_signal() -> &'static str {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return "SIGINT";
+                }
+            };
+        tokio::select! {
+            _ = interrupt => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+        "SIGINT"
+    }
+}
+
+/// Run `plan` headless; returns the process exit code.
+pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
+    if plan.demo && plan.host.is_none() {
+        let address = crate::demo::serve().await.context("starting the demo target")?;
+        tracing::info!(target: "locust.main", "demo target listening on http://{address}");
+        plan.host = Some(format!("http://{address}"));
+    }
+    let (component, scenario) = load(&plan).await?;
+    if plan.list {
+        print("Available Users:\n");
+        for name in scenario.concrete_names() {
+            print(&format!("    {name}\n"));
+        }
+        return Ok(0);
+    }
+    let classes = scenario.plan(&plan.user_classes, plan.tags.as_deref(), plan.exclude_tags.as_deref())?;
+    if plan.host.is_none() {
+        for class in classes.iter().filter(|class| class.host.is_none()) {
+            tracing::warn!(
+                target: "locust.main",
+                "user class {} has no host and --host is not set: requests to relative URLs will fail",
+                class.name
+            );
+        }
+    }
+    let stats = Stats::new();
+    let host_override: Option<Arc<str>> = plan.host.as_deref().map(Arc::from);
+    let hooks = GuestHooks::start(component.clone(), scenario.hooks, stats.clone(), host_override.clone())
+        .await
+        .map_err(|error| anyhow!(error))?;
+    let mut events = events;
+    if let Some(hooks) = hooks.clone().filter(GuestHooks::wants_requests) {
+        events.on_request(move |event| {
+            hooks.request(RequestRecord {
+                request_type: event.request_type.to_owned(),
+                name: event.name.to_owned(),
+                response_time_ms: event.response_time.as_secs_f64() * 1000.0,
+                response_length: event.response_length,
+                error: event.error.map(str::to_owned),
+            });
+        });
+    }
+    let events = Arc::new(events);
+    if let Some(hooks) = &hooks {
+        hooks.call(Hook::Init).await.map_err(|error| anyhow!(error))?;
+    }
+    let environment = Arc::new(UserEnvironment {
+        component,
+        reporter: Reporter {
+            stats: stats.clone(),
+            events: events.clone(),
+        },
+        host_override,
+    });
+    let mut runner = LocalRunner::new(environment, classes, plan.stop_timeout);
+
+    events.fire_test_start();
+    if let Some(hooks) = &hooks {
+        if let Err(error) = hooks.call(Hook::TestStart).await {
+            tracing::error!(target: "locust.main", "{error}");
+        }
+    }
+    let spawned_events = events.clone();
+    runner.start(plan.users, plan.spawn_rate, move |per_class| {
+        spawned_events.fire_spawning_complete(per_class.iter().map(|(_, count)| count).sum());
+    });
+    if let Some(limit) = plan.run_time {
+        tracing::info!(target: "locust.main", "Run time limit set to {} seconds", limit.as_secs());
+    }
+
+    let printer = (!plan.only_summary).then(|| {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CONSOLE_INTERVAL);
+            loop {
+                ticks.tick().await;
+                print(&stats::render_stats(&stats.snapshot(), true));
+            }
+        })
+    });
+
+    let time_limit = async {
+        match plan.run_time {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
+        signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
+    }
+    runner.stop().await;
+    if let Some(hooks) = &hooks {
+        if let Err(error) = hooks.call(Hook::TestStop).await {
+            tracing::error!(target: "locust.main", "{error}");
+        }
+    }
+    events.fire_test_stop();
+    if let Some(printer) = printer {
+        printer.abort();
+    }
+
+    let summary = stats.snapshot();
+    print(&stats::render_stats(&summary, false));
+    print(&stats::render_percentiles(&summary));
+    print(&stats::render_error_report(&summary));
+    print(&stats::render_user_errors(&summary));
+    let code = if summary.error_count() > 0 {
+        plan.exit_code_on_error
+    } else {
+        0
+    };
+    tracing::info!(target: "locust.main", "Shutting down (exit code {code}), bye.");
+    events.fire_quitting();
+    Ok(code)
+}

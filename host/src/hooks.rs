@@ -1,0 +1,131 @@
+//! The component's test-wide hooks (`init`, `test_start`, `test_stop`, request listeners),
+//! run in one instance of their own by a task that owns it, in the order they are asked for.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::component::{GuestInstance, HookSet, RequestRecord, TaskError, TestComponent, UserIdentity, UserState};
+use crate::events::{Events, Reporter};
+use crate::stats::Stats;
+
+/// A hook that reports success or a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// `init`.
+    Init,
+    /// `test_start`.
+    TestStart,
+    /// `test_stop`.
+    TestStop,
+}
+
+enum Command {
+    Call(Hook, oneshot::Sender<Result<(), String>>),
+    Request(RequestRecord),
+}
+
+/// A handle to the hooks instance; dropping every handle ends its task.
+#[derive(Clone)]
+pub struct GuestHooks {
+    declared: HookSet,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl GuestHooks {
+    /// Start the hooks instance of `component` if it declared any hook. Requests its hooks
+    /// make are recorded in `stats` but not passed to request listeners.
+    pub async fn start(
+        component: Arc<TestComponent>,
+        declared: HookSet,
+        stats: Stats,
+        host: Option<Arc<str>>,
+    ) -> Result<Option<Self>, String> {
+        if declared == HookSet::empty() {
+            return Ok(None);
+        }
+        let identity = UserIdentity {
+            id: 0,
+            seed: rand::random(),
+            host,
+            class: Arc::from("hooks"),
+        };
+        let reporter = Reporter {
+            stats,
+            events: Arc::new(Events::new()),
+        };
+        let state = UserState::new(identity, reporter, component.limits().memory_bytes);
+        let instance = component
+            .instantiate(state)
+            .await
+            .map_err(|error| format!("could not start the hooks instance: {error}"))?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(serve(instance, receiver));
+        Ok(Some(Self { declared, commands }))
+    }
+
+    /// Whether the component wants every request.
+    pub fn wants_requests(&self) -> bool {
+        self.declared.contains(HookSet::REQUEST)
+    }
+
+    /// Run `hook` if the component declared it; an error names the hook and the guest's message.
+    pub async fn call(&self, hook: Hook) -> Result<(), String> {
+        let flag = match hook {
+            Hook::Init => HookSet::INIT,
+            Hook::TestStart => HookSet::TEST_START,
+            Hook::TestStop => HookSet::TEST_STOP,
+        };
+        if !self.declared.contains(flag) {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Call(hook, reply))
+            .map_err(|_| "the hooks instance has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the hooks instance has stopped".to_owned())?
+    }
+
+    /// Pass a recorded request to the component's request listener (without waiting).
+    pub fn request(&self, record: RequestRecord) {
+        let _ = self.commands.send(Command::Request(record));
+    }
+}
+
+async fn serve(mut instance: GuestInstance, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut broken = false;
+    while let Some(command) = commands.recv().await {
+        if broken {
+            if let Command::Call(hook, reply) = command {
+                let _ = reply.send(Err(format!("{hook:?} hook skipped: the hooks instance trapped earlier")));
+            }
+            continue;
+        }
+        match command {
+            Command::Call(hook, reply) => {
+                let result = match hook {
+                    Hook::Init => instance.init().await,
+                    Hook::TestStart => instance.test_start().await,
+                    Hook::TestStop => instance.test_stop().await,
+                };
+                let answer = match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(TaskError { message, .. })) => Err(format!("{hook:?} hook failed: {message}")),
+                    Err(error) => {
+                        broken = true;
+                        Err(format!("{hook:?} hook: {error}"))
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Command::Request(record) => {
+                if let Err(error) = instance.on_request(&record).await {
+                    tracing::error!(target: "locust.main", "request listener: {error}");
+                    broken = true;
+                }
+            }
+        }
+    }
+}

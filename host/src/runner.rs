@@ -1,0 +1,318 @@
+//! The local runner: spawns users at the spawn rate, split across classes by weight, and
+//! stops them with Locust's stop-timeout semantics. Spawn plans are pure functions below.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::component::UserIdentity;
+use crate::scenario::UserClassPlan;
+use crate::user::{Signals, UserEnvironment, run_user};
+
+/// Extra time users get for their `on_stop` after the stop timeout.
+const ON_STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Split `total` users across classes in proportion to `weights`, rounding so that the sum is
+/// exactly `total` and each count is as close to its exact share as integers allow (largest
+/// remainder).
+pub fn apportion(total: u64, weights: &[u32]) -> Vec<u64> {
+    let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut counts: Vec<u64> = weights
+        .iter()
+        .map(|&w| total * u64::from(w) / sum)
+        .collect();
+    let mut remainders: Vec<(u64, usize)> = weights
+        .iter()
+        .enumerate()
+        .map(|(index, &w)| ((total * u64::from(w)) % sum, index))
+        .collect();
+    // Largest remainder first; ties go to the earlier class.
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let missing = total - counts.iter().sum::<u64>();
+    for &(_, index) in remainders.iter().take(missing as usize) {
+        counts[index] += 1;
+    }
+    counts
+}
+
+/// The order in which to spawn `counts[i]` users of each class so that at every point of the
+/// ramp the mix is as close as possible to the final one (smooth weighted round robin).
+pub fn spawn_order(counts: &[u64]) -> Vec<usize> {
+    let total: u64 = counts.iter().sum();
+    let mut credit = vec![0i128; counts.len()];
+    let mut left = counts.to_vec();
+    let mut order = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (index, count) in counts.iter().enumerate() {
+            credit[index] += i128::from(*count);
+        }
+        let Some(best) = (0..counts.len())
+            .filter(|&index| left[index] > 0)
+            .max_by(|&a, &b| credit[a].cmp(&credit[b]).then(b.cmp(&a)))
+        else {
+            break;
+        };
+        credit[best] -= i128::from(total);
+        left[best] -= 1;
+        order.push(best);
+    }
+    order
+}
+
+/// What the runner is doing, with Locust's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunnerState {
+    /// Nothing started yet.
+    Ready,
+    /// Spawning users.
+    Spawning,
+    /// All users spawned.
+    Running,
+    /// Stopping users.
+    Stopping,
+    /// Stopped.
+    Stopped,
+}
+
+impl RunnerState {
+    /// The lower-case name Locust uses (`hatching` for spawning, as in 1.0).
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerState::Ready => "ready",
+            RunnerState::Spawning => "hatching",
+            RunnerState::Running => "running",
+            RunnerState::Stopping => "stopping",
+            RunnerState::Stopped => "stopped",
+        }
+    }
+}
+
+struct Shared {
+    state: Mutex<RunnerState>,
+    user_count: AtomicU64,
+    users: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Runs users in this process.
+pub struct LocalRunner {
+    environment: Arc<UserEnvironment>,
+    classes: Vec<Arc<UserClassPlan>>,
+    stop_timeout: Duration,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    abandon: watch::Sender<bool>,
+    kill: watch::Sender<bool>,
+    spawner: Option<JoinHandle<()>>,
+    spawning_done: watch::Receiver<bool>,
+}
+
+/// Keeps the live user count true however a user ends.
+struct CountGuard(Arc<Shared>);
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        self.0.user_count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl LocalRunner {
+    /// A runner for `classes` (already filtered and non-empty).
+    pub fn new(
+        environment: Arc<UserEnvironment>,
+        classes: Vec<UserClassPlan>,
+        stop_timeout: Duration,
+    ) -> Self {
+        let (stop, _) = watch::channel(false);
+        let (abandon, _) = watch::channel(false);
+        let (kill, _) = watch::channel(false);
+        let (_, spawning_done) = watch::channel(false);
+        Self {
+            environment,
+            classes: classes.into_iter().map(Arc::new).collect(),
+            stop_timeout,
+            shared: Arc::new(Shared {
+                state: Mutex::new(RunnerState::Ready),
+                user_count: AtomicU64::new(0),
+                users: Mutex::new(Vec::new()),
+            }),
+            stop,
+            abandon,
+            kill,
+            spawner: None,
+            spawning_done,
+        }
+    }
+
+    /// Users alive now.
+    pub fn user_count(&self) -> u64 {
+        self.shared.user_count.load(Ordering::Relaxed)
+    }
+
+    /// The runner's state.
+    pub fn state(&self) -> RunnerState {
+        *self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_state(shared: &Shared, state: RunnerState) {
+        *shared.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    /// Start `user_count` users at `spawn_rate` users per second. `on_spawned` runs once all
+    /// are started, with the count per class.
+    pub fn start(
+        &mut self,
+        user_count: u64,
+        spawn_rate: f64,
+        on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
+    ) {
+        let weights: Vec<u32> = self.classes.iter().map(|class| class.weight).collect();
+        let counts = apportion(user_count, &weights);
+        let order = spawn_order(&counts);
+        let per_class: Vec<(String, u64)> = self
+            .classes
+            .iter()
+            .zip(&counts)
+            .map(|(class, count)| (class.name.clone(), *count))
+            .collect();
+        tracing::info!(
+            target: "locust.runners",
+            "Hatching and swarming {user_count} users at the rate {spawn_rate} users/s (0 users already running)..."
+        );
+        Self::set_state(&self.shared, RunnerState::Spawning);
+        let (done_tx, done_rx) = watch::channel(false);
+        self.spawning_done = done_rx;
+        let environment = self.environment.clone();
+        let classes = self.classes.clone();
+        let shared = self.shared.clone();
+        let signals = Signals {
+            stop: self.stop.subscribe(),
+            abandon: self.abandon.subscribe(),
+            kill: self.kill.subscribe(),
+        };
+        let interval = if spawn_rate > 0.0 && spawn_rate.is_finite() {
+            Duration::from_secs_f64(1.0 / spawn_rate)
+        } else {
+            Duration::ZERO
+        };
+        self.spawner = Some(tokio::spawn(async move {
+            static NEXT_USER_ID: AtomicU64 = AtomicU64::new(1);
+            let started = Instant::now();
+            for (position, class_index) in order.into_iter().enumerate() {
+                // Absolute schedule: no drift however long spawning takes.
+                tokio::time::sleep_until(started + interval * position as u32).await;
+                let class = classes[class_index].clone();
+                let identity = UserIdentity {
+                    id: NEXT_USER_ID.fetch_add(1, Ordering::Relaxed),
+                    seed: rand::random(),
+                    host: environment
+                        .host_override
+                        .clone()
+                        .or_else(|| class.host.as_deref().map(Arc::from)),
+                    class: Arc::from(class.name.as_str()),
+                };
+                shared.user_count.fetch_add(1, Ordering::Relaxed);
+                let guard = CountGuard(shared.clone());
+                let user = run_user(environment.clone(), class, identity, signals.clone());
+                let handle = tokio::spawn(async move {
+                    let _guard = guard;
+                    user.await;
+                });
+                shared.users.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
+            }
+            Self::set_state(&shared, RunnerState::Running);
+            let summary = per_class
+                .iter()
+                .map(|(name, count)| format!("{name}: {count}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tracing::info!(target: "locust.runners", "All users hatched: {summary} (0 already running)");
+            on_spawned(&per_class);
+            let _ = done_tx.send(true);
+        }));
+    }
+
+    /// Resolves once every user has been spawned.
+    pub async fn spawning_complete(&mut self) {
+        let _ = self.spawning_done.wait_for(|done| *done).await;
+    }
+
+    /// Stop all users: waiting users at once, users in a task after it (within the stop
+    /// timeout), then their `on_stop`s; whatever remains after that is dropped.
+    pub async fn stop(&mut self) {
+        if let Some(spawner) = self.spawner.take() {
+            spawner.abort();
+        }
+        Self::set_state(&self.shared, RunnerState::Stopping);
+        let _ = self.stop.send(true);
+        if self.stop_timeout.is_zero() {
+            let _ = self.abandon.send(true);
+        }
+        let handles: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.shared.users.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut all = futures_join(handles);
+        let deadline = Instant::now() + self.stop_timeout;
+        let kill_at = deadline + ON_STOP_GRACE;
+        tokio::select! {
+            _ = &mut all => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                let _ = self.abandon.send(true);
+                tokio::select! {
+                    _ = &mut all => {}
+                    _ = tokio::time::sleep_until(kill_at) => {
+                        let _ = self.kill.send(true);
+                        all.await;
+                    }
+                }
+            }
+        }
+        Self::set_state(&self.shared, RunnerState::Stopped);
+    }
+}
+
+/// Await every handle (a user that panicked is already logged by its own task).
+fn futures_join(handles: Vec<JoinHandle<()>>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        for handle in handles {
+            let _ = handle.await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apportion_matches_weights_exactly_when_it_can() {
+        assert_eq!(apportion(10, &[1, 3]), [3, 7]); // 2.5/7.5 → tie goes to the earlier
+        assert_eq!(apportion(100, &[1, 1, 2]), [25, 25, 50]);
+        assert_eq!(apportion(7, &[1, 1, 1]), [3, 2, 2]);
+        assert_eq!(apportion(0, &[5, 1]), [0, 0]);
+        for total in 0..200u64 {
+            let counts = apportion(total, &[3, 5, 11]);
+            assert_eq!(counts.iter().sum::<u64>(), total);
+            for (count, weight) in counts.iter().zip([3.0, 5.0, 11.0]) {
+                let exact = total as f64 * weight / 19.0;
+                assert!((*count as f64 - exact).abs() < 1.0, "{total}: {counts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn spawn_order_interleaves_classes() {
+        let order = spawn_order(&[2, 6]);
+        assert_eq!(order.len(), 8);
+        assert_eq!(order.iter().filter(|&&class| class == 0).count(), 2);
+        // The rarer class is not bunched at either end.
+        let first = order.iter().position(|&class| class == 0).expect("class 0");
+        assert!((1..=3).contains(&first), "{order:?}");
+        assert_eq!(spawn_order(&[0, 3]), [1, 1, 1]);
+    }
+}

@@ -1,0 +1,288 @@
+//! One simulated user's life: instantiate, `on_start`, then pick a task, run it, wait, and
+//! again, with Locust's task-set semantics, until told to stop; then the `on_stop`s.
+//!
+//! Stopping has three signals. `stop`: waiting users stop at once and run their `on_stop`s;
+//! users in a task finish it. `abandon`: a task still running is dropped (sent when
+//! `--stop-timeout` runs out, or at once when it is 0). `kill`: anything still running in the
+//! guest, `on_stop` included, is dropped. A guest that traps is reported as a user error and
+//! the user starts over in a fresh instance.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::sync::watch;
+
+use crate::component::{
+    GuestError, GuestInstance, TaskError, TaskOutcome, TestComponent, UserIdentity, UserState,
+};
+use crate::events::{Reporter, UserErrorEvent};
+use crate::scenario::UserClassPlan;
+use crate::wait::{Pacing, WaitDecision, decide, seconds};
+
+/// How long a user waits before starting over after its guest trapped.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
+/// The stop signals every user watches (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Signals {
+    /// Stop after the current task.
+    pub stop: watch::Receiver<bool>,
+    /// Drop the current task.
+    pub abandon: watch::Receiver<bool>,
+    /// Drop everything.
+    pub kill: watch::Receiver<bool>,
+}
+
+/// What all users of a run share.
+pub struct UserEnvironment {
+    /// The component users are instances of.
+    pub component: Arc<TestComponent>,
+    /// Where they report.
+    pub reporter: Reporter,
+    /// `--host`, which wins over each class's host.
+    pub host_override: Option<Arc<str>>,
+}
+
+/// Resolves when `signal` is (or becomes) true, or its sender is gone.
+async fn raised(signal: &mut watch::Receiver<bool>) {
+    let _ = signal.wait_for(|raised| *raised).await;
+}
+
+/// Run `call` unless `signal` is raised first.
+async fn unless<T>(signal: &mut watch::Receiver<bool>, call: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = raised(signal) => None,
+        out = call => Some(out),
+    }
+}
+
+enum Life {
+    /// Ended normally (stopped, or the guest asked to stop the user).
+    Stopped,
+    /// A guest call was dropped by `abandon` or `kill`.
+    Killed,
+    /// The guest trapped.
+    Crashed(GuestError),
+}
+
+/// What to do after a task or a task-set entry.
+enum After {
+    Wait,
+    Continue,
+    Stop,
+}
+
+struct Frame {
+    node: u32,
+    position: usize,
+    pacing: Pacing,
+}
+
+/// Run one user of `class` until the signals end it.
+pub async fn run_user(
+    environment: Arc<UserEnvironment>,
+    class: Arc<UserClassPlan>,
+    identity: UserIdentity,
+    mut signals: Signals,
+) {
+    let mut rng = SmallRng::seed_from_u64(identity.seed);
+    loop {
+        if *signals.stop.borrow() {
+            return;
+        }
+        let state = UserState::new(
+            identity.clone(),
+            environment.reporter.clone(),
+            environment.component.limits().memory_bytes,
+        );
+        let mut instance = match environment.component.instantiate(state).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                tracing::error!(target: "locust.runners", "could not start a {} user: {error}", class.name);
+                return;
+            }
+        };
+        let life = match unless(&mut signals.kill, instance.create(class.index)).await {
+            None => Life::Killed,
+            Some(Err(error)) => Life::Crashed(error),
+            Some(Ok(())) => {
+                let reporter = &environment.reporter;
+                live(&mut instance, &class, reporter, &mut rng, &mut signals).await
+            }
+        };
+        match life {
+            Life::Stopped | Life::Killed => return,
+            Life::Crashed(error) => {
+                report(&environment.reporter, &class.name, &TaskError {
+                    message: error.to_string(),
+                    traceback: format!("user class {}; the user restarts in a new instance", class.name),
+                });
+                drop(instance);
+                if unless(&mut signals.stop, tokio::time::sleep(RESTART_DELAY)).await.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn report(reporter: &Reporter, class: &str, error: &TaskError) {
+    reporter.user_error(&UserErrorEvent {
+        class,
+        message: &error.message,
+        traceback: &error.traceback,
+    });
+}
+
+/// The task loop of one instance.
+async fn live(
+    instance: &mut GuestInstance,
+    class: &UserClassPlan,
+    reporter: &Reporter,
+    rng: &mut SmallRng,
+    signals: &mut Signals,
+) -> Life {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut user_pacing = Pacing::default();
+    let mut root_position = 0usize;
+
+    match unless(&mut signals.abandon, instance.on_start()).await {
+        None => return Life::Killed,
+        Some(Err(error)) => return Life::Crashed(error),
+        Some(Ok(Err(error))) => report(reporter, &class.name, &error),
+        Some(Ok(Ok(TaskOutcome::StopUser))) => return finish(instance, class, reporter, &stack, signals).await,
+        Some(Ok(Ok(_))) => {}
+    }
+
+    loop {
+        if *signals.stop.borrow() {
+            break;
+        }
+        let picked = match stack.last_mut() {
+            Some(frame) => class
+                .node(frame.node)
+                .and_then(|set| set.picker.as_ref())
+                .and_then(|picker| picker.pick(rng, &mut frame.position)),
+            None => class.root.pick(rng, &mut root_position),
+        };
+        let Some(node) = picked else {
+            // Only an empty set can get here; leave it as if it were interrupted.
+            stack.pop();
+            continue;
+        };
+        let is_set = class.node(node).is_some_and(|n| n.is_set());
+        let after = if is_set {
+            stack.push(Frame {
+                node,
+                position: 0,
+                pacing: Pacing::default(),
+            });
+            match unless(&mut signals.abandon, instance.start_task_set(node)).await {
+                None => return Life::Killed,
+                Some(Err(error)) => return Life::Crashed(error),
+                Some(Ok(Ok(TaskOutcome::Done))) => After::Continue,
+                Some(Ok(Ok(TaskOutcome::Interrupt))) => {
+                    stack.pop();
+                    After::Continue
+                }
+                Some(Ok(Ok(TaskOutcome::InterruptNoReschedule))) => {
+                    stack.pop();
+                    After::Wait
+                }
+                Some(Ok(Ok(TaskOutcome::StopUser))) => After::Stop,
+                Some(Ok(Err(error))) => {
+                    report(reporter, &class.name, &error);
+                    stack.pop();
+                    After::Wait
+                }
+            }
+        } else {
+            match unless(&mut signals.abandon, instance.run_task(node)).await {
+                None => return Life::Killed,
+                Some(Err(error)) => return Life::Crashed(error),
+                Some(Ok(Ok(TaskOutcome::Done))) => After::Wait,
+                Some(Ok(Ok(outcome @ (TaskOutcome::Interrupt | TaskOutcome::InterruptNoReschedule)))) => {
+                    let reschedule = outcome == TaskOutcome::Interrupt;
+                    match stack.pop() {
+                        Some(frame) => {
+                            match unless(&mut signals.kill, instance.stop_task_set(frame.node)).await {
+                                None => return Life::Killed,
+                                Some(Err(error)) => return Life::Crashed(error),
+                                Some(Ok(Err(error))) => report(reporter, &class.name, &error),
+                                Some(Ok(Ok(()))) => {}
+                            }
+                        }
+                        None => tracing::debug!(
+                            target: "locust.user",
+                            "a task of {} interrupted outside any task set; treated as done",
+                            class.name
+                        ),
+                    }
+                    if reschedule { After::Continue } else { After::Wait }
+                }
+                Some(Ok(Ok(TaskOutcome::StopUser))) => After::Stop,
+                Some(Ok(Err(error))) => {
+                    report(reporter, &class.name, &error);
+                    After::Wait
+                }
+            }
+        };
+        match after {
+            After::Continue => {}
+            After::Stop => break,
+            After::Wait => {
+                // The innermost set's own policy, else the user's (as Locust's TaskSet.wait_time).
+                let (policy, pacing, owner) = match stack.last_mut() {
+                    Some(frame) => match class.node(frame.node).and_then(|set| set.wait) {
+                        Some(policy) => (policy, &mut frame.pacing, Some(frame.node)),
+                        None => (class.wait, &mut user_pacing, None),
+                    },
+                    None => (class.wait, &mut user_pacing, None),
+                };
+                let pause = match decide(policy, pacing, rng, Instant::now()) {
+                    WaitDecision::Sleep(pause) => pause,
+                    WaitDecision::AskGuest => match unless(&mut signals.abandon, instance.wait_time(owner)).await {
+                        None => return Life::Killed,
+                        Some(Err(error)) => return Life::Crashed(error),
+                        Some(Ok(value)) => seconds(value),
+                    },
+                };
+                if unless(&mut signals.stop, tokio::time::sleep(pause)).await.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    finish(instance, class, reporter, &stack, signals).await
+}
+
+/// Leave every entered task set (innermost first), then the user's `on_stop`.
+async fn finish(
+    instance: &mut GuestInstance,
+    class: &UserClassPlan,
+    reporter: &Reporter,
+    stack: &[Frame],
+    signals: &mut Signals,
+) -> Life {
+    for frame in stack.iter().rev() {
+        match unless(&mut signals.kill, instance.stop_task_set(frame.node)).await {
+            None => return Life::Killed,
+            Some(Err(error)) => return Life::Crashed(error),
+            Some(Ok(Err(error))) => report(reporter, &class.name, &error),
+            Some(Ok(Ok(()))) => {}
+        }
+    }
+    match unless(&mut signals.kill, instance.on_stop()).await {
+        None => Life::Killed,
+        Some(Err(error)) => Life::Crashed(error),
+        Some(Ok(Err(error))) => {
+            report(reporter, &class.name, &error);
+            Life::Stopped
+        }
+        Some(Ok(Ok(()))) => Life::Stopped,
+    }
+}
