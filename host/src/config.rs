@@ -17,7 +17,9 @@ fn timespan(text: &str) -> Result<Duration, String> {
 fn positive_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
-        _ => Err(format!("must be a positive number of users per second (got \"{text}\")")),
+        _ => Err(format!(
+            "must be a positive number of users per second (got \"{text}\")"
+        )),
     }
 }
 
@@ -26,16 +28,32 @@ fn positive_rate(text: &str) -> Result<f64, String> {
 #[command(name = "locust", version, about, max_term_width = 100)]
 pub struct Options {
     /// The user component: a .wasm file, or a guest crate directory to build for wasm32-wasip2.
-    #[arg(short = 'f', long = "locustfile", env = "LOCUST_LOCUSTFILE", default_value = "locustfile.wasm",
-          help_heading = "Common options")]
+    #[arg(
+        short = 'f',
+        long = "locustfile",
+        env = "LOCUST_LOCUSTFILE",
+        default_value = "locustfile.wasm",
+        help_heading = "Common options"
+    )]
     pub locustfile: PathBuf,
 
     /// Host to load test, e.g. http://10.21.32.33 (overrides each user class's host).
-    #[arg(short = 'H', long, env = "LOCUST_HOST", help_heading = "Common options")]
+    #[arg(
+        short = 'H',
+        long,
+        env = "LOCUST_HOST",
+        help_heading = "Common options"
+    )]
     pub host: Option<String>,
 
     /// Number of concurrent users.
-    #[arg(short = 'u', long, env = "LOCUST_USERS", default_value_t = 1, help_heading = "Common options")]
+    #[arg(
+        short = 'u',
+        long,
+        env = "LOCUST_USERS",
+        default_value_t = 1,
+        help_heading = "Common options"
+    )]
     pub users: u64,
 
     /// Users started per second.
@@ -68,12 +86,20 @@ pub struct Options {
     pub exclude_tags: Option<Vec<String>>,
 
     /// Print only the summary at the end, not the table every 2 seconds.
-    #[arg(long = "only-summary", env = "LOCUST_ONLY_SUMMARY", help_heading = "Request statistics options")]
+    #[arg(
+        long = "only-summary",
+        env = "LOCUST_ONLY_SUMMARY",
+        help_heading = "Request statistics options"
+    )]
     pub only_summary: bool,
 
     /// Exit code when the test had failures or user errors.
-    #[arg(long = "exit-code-on-error", env = "LOCUST_EXIT_CODE_ON_ERROR", default_value_t = 1,
-          help_heading = "Request statistics options")]
+    #[arg(
+        long = "exit-code-on-error",
+        env = "LOCUST_EXIT_CODE_ON_ERROR",
+        default_value_t = 1,
+        help_heading = "Request statistics options"
+    )]
     pub exit_code_on_error: u8,
 
     /// Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.
@@ -148,15 +174,18 @@ impl Options {
         }
         if let Some(host) = &self.host {
             let parsed = url::Url::parse(host).map_err(|error| {
-                format!("--host must be a URL such as http://127.0.0.1:8080 (got \"{host}\": {error})")
+                format!(
+                    "--host must be a URL such as http://127.0.0.1:8080 (got \"{host}\": {error})"
+                )
             })?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(format!("--host must start with http:// or https:// (got \"{host}\")"));
+                return Err(format!(
+                    "--host must start with http:// or https:// (got \"{host}\")"
+                ));
             }
         }
-        let max_instances = u32::try_from(self.users.saturating_add(4)).map_err(|_| {
-            format!("--users {} is more than this host can run", self.users)
-        })?;
+        let max_instances = u32::try_from(self.users.saturating_add(4))
+            .map_err(|_| format!("--users {} is more than this host can run", self.users))?;
         Ok(RunPlan {
             locustfile: self.locustfile,
             host: self.host.map(|host| host.trim_end_matches('/').to_owned()),
@@ -191,8 +220,24 @@ mod tests {
     #[test]
     fn locust_flags_parse() {
         let options = parse(&[
-            "-f", "x.wasm", "--headless", "-u", "10", "-r", "2.5", "-t", "1m30s", "--tags", "a", "b",
-            "-E", "c", "--stop-timeout", "5", "Web", "Mobile",
+            "-f",
+            "x.wasm",
+            "--headless",
+            "-u",
+            "10",
+            "-r",
+            "2.5",
+            "-t",
+            "1m30s",
+            "--tags",
+            "a",
+            "b",
+            "-E",
+            "c",
+            "--stop-timeout",
+            "5",
+            "Web",
+            "Mobile",
         ])
         .expect("valid");
         assert_eq!(options.users, 10);
@@ -210,7 +255,9 @@ mod tests {
         assert!(parse(&["-u", "ten"]).is_err());
         assert!(parse(&["-r", "0"]).is_err());
         assert!(parse(&["-t", "soon"]).is_err());
-        let plan = parse(&["--headless", "--host", "ftp://x"]).expect("parses").resolve();
+        let plan = parse(&["--headless", "--host", "ftp://x"])
+            .expect("parses")
+            .resolve();
         assert!(plan.is_err());
         let plan = parse(&["-u", "1"]).expect("parses").resolve();
         assert!(plan.expect_err("needs headless").contains("--headless"));

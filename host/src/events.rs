@@ -79,7 +79,8 @@ impl Events {
 
     /// Call `listener` with the user count once all users are spawned.
     pub fn on_spawning_complete(&mut self, listener: impl Fn(u64) + Send + Sync + 'static) {
-        self.spawning_complete.push(Box::new(move |count| listener(*count)));
+        self.spawning_complete
+            .push(Box::new(move |count| listener(*count)));
     }
 
     /// Call `listener` when the process is about to exit.
@@ -113,7 +114,9 @@ impl Events {
     }
 
     pub(crate) fn fire_spawning_complete(&self, count: u64) {
-        self.spawning_complete.iter().for_each(|listener| listener(&count));
+        self.spawning_complete
+            .iter()
+            .for_each(|listener| listener(&count));
     }
 
     pub(crate) fn fire_quitting(&self) {

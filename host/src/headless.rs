@@ -84,7 +84,9 @@ async fn shutdown_signal() -> &'static str {
 /// Run `plan` headless; returns the process exit code.
 pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     if plan.demo && plan.host.is_none() {
-        let address = crate::demo::serve().await.context("starting the demo target")?;
+        let address = crate::demo::serve()
+            .await
+            .context("starting the demo target")?;
         tracing::info!(target: "locust.main", "demo target listening on http://{address}");
         plan.host = Some(format!("http://{address}"));
     }
@@ -96,7 +98,11 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    let classes = scenario.plan(&plan.user_classes, plan.tags.as_deref(), plan.exclude_tags.as_deref())?;
+    let classes = scenario.plan(
+        &plan.user_classes,
+        plan.tags.as_deref(),
+        plan.exclude_tags.as_deref(),
+    )?;
     if plan.host.is_none() {
         for class in classes.iter().filter(|class| class.host.is_none()) {
             tracing::warn!(
@@ -108,9 +114,14 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     }
     let stats = Stats::new();
     let host_override: Option<Arc<str>> = plan.host.as_deref().map(Arc::from);
-    let hooks = GuestHooks::start(component.clone(), scenario.hooks, stats.clone(), host_override.clone())
-        .await
-        .map_err(|error| anyhow!(error))?;
+    let hooks = GuestHooks::start(
+        component.clone(),
+        scenario.hooks,
+        stats.clone(),
+        host_override.clone(),
+    )
+    .await
+    .map_err(|error| anyhow!(error))?;
     let mut events = events;
     if let Some(hooks) = hooks.clone().filter(GuestHooks::wants_requests) {
         events.on_request(move |event| {
@@ -125,7 +136,10 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     }
     let events = Arc::new(events);
     if let Some(hooks) = &hooks {
-        hooks.call(Hook::Init).await.map_err(|error| anyhow!(error))?;
+        hooks
+            .call(Hook::Init)
+            .await
+            .map_err(|error| anyhow!(error))?;
     }
     let environment = Arc::new(UserEnvironment {
         component,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::component::{GuestInstance, HookSet, RequestRecord, TaskError, TestComponent, UserIdentity, UserState};
+use crate::component::{
+    GuestInstance, HookSet, RequestRecord, TaskError, TestComponent, UserIdentity, UserState,
+};
 use crate::events::{Events, Reporter};
 use crate::stats::Stats;
 
@@ -99,7 +101,9 @@ async fn serve(mut instance: GuestInstance, mut commands: mpsc::UnboundedReceive
     while let Some(command) = commands.recv().await {
         if broken {
             if let Command::Call(hook, reply) = command {
-                let _ = reply.send(Err(format!("{hook:?} hook skipped: the hooks instance trapped earlier")));
+                let _ = reply.send(Err(format!(
+                    "{hook:?} hook skipped: the hooks instance trapped earlier"
+                )));
             }
             continue;
         }
@@ -112,7 +116,9 @@ async fn serve(mut instance: GuestInstance, mut commands: mpsc::UnboundedReceive
                 };
                 let answer = match result {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(TaskError { message, .. })) => Err(format!("{hook:?} hook failed: {message}")),
+                    Ok(Err(TaskError { message, .. })) => {
+                        Err(format!("{hook:?} hook failed: {message}"))
+                    }
                     Err(error) => {
                         broken = true;
                         Err(format!("{hook:?} hook: {error}"))

@@ -7,15 +7,15 @@
 //! console prints. The `locust` binary is a thin layer over this library.
 
 pub mod component;
-pub mod events;
-pub mod http;
-pub mod stats;
-pub mod scenario;
-pub mod wait;
-pub mod user;
-pub mod hooks;
-pub mod runner;
-pub mod demo;
-pub mod timespan;
 pub mod config;
+pub mod demo;
+pub mod events;
 pub mod headless;
+pub mod hooks;
+pub mod http;
+pub mod runner;
+pub mod scenario;
+pub mod stats;
+pub mod timespan;
+pub mod user;
+pub mod wait;

@@ -157,7 +157,11 @@ impl LocalRunner {
 
     /// The runner's state.
     pub fn state(&self) -> RunnerState {
-        *self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn set_state(shared: &Shared, state: RunnerState) {
@@ -224,7 +228,11 @@ impl LocalRunner {
                     let _guard = guard;
                     user.await;
                 });
-                shared.users.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
+                shared
+                    .users
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(handle);
             }
             Self::set_state(&shared, RunnerState::Running);
             let summary = per_class
@@ -254,8 +262,13 @@ impl LocalRunner {
         if self.stop_timeout.is_zero() {
             let _ = self.abandon.send(true);
         }
-        let handles: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.shared.users.lock().unwrap_or_else(PoisonError::into_inner));
+        let handles: Vec<JoinHandle<()>> = std::mem::take(
+            &mut *self
+                .shared
+                .users
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let mut all = futures_join(handles);
         let deadline = Instant::now() + self.stop_timeout;
         let kill_at = deadline + ON_STOP_GRACE;
@@ -277,7 +290,9 @@ impl LocalRunner {
 }
 
 /// Await every handle (a user that panicked is already logged by its own task).
-fn futures_join(handles: Vec<JoinHandle<()>>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+fn futures_join(
+    handles: Vec<JoinHandle<()>>,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         for handle in handles {
             let _ = handle.await;

@@ -164,12 +164,13 @@ impl UserClassPlan {
             }
             tags.sort();
             tags.dedup();
-            let wait = match node.wait {
-                Some(policy) => Some(to_wait(policy).validate().map_err(|problem| {
-                    invalid(format!("task set {}: {problem}", node.name))
-                })?),
-                None => None,
-            };
+            let wait =
+                match node.wait {
+                    Some(policy) => Some(to_wait(policy).validate().map_err(|problem| {
+                        invalid(format!("task set {}: {problem}", node.name))
+                    })?),
+                    None => None,
+                };
             let sequential = node.kind == NodeKind::SequentialTaskSet;
             nodes.push(TreeNode {
                 name: node.name.clone(),
@@ -354,7 +355,13 @@ mod tests {
     use super::*;
     use crate::component::TaskNode;
 
-    fn node(parent: Option<u32>, kind: NodeKind, name: &str, weight: u32, tags: &[&str]) -> TaskNode {
+    fn node(
+        parent: Option<u32>,
+        kind: NodeKind,
+        name: &str,
+        weight: u32,
+        tags: &[&str],
+    ) -> TaskNode {
         TaskNode {
             parent,
             kind,
@@ -499,7 +506,9 @@ mod tests {
             classes: vec![tagged()],
             hooks: HookSet::empty(),
         };
-        let error = scenario.plan(&["Nope".into()], None, None).expect_err("unknown");
+        let error = scenario
+            .plan(&["Nope".into()], None, None)
+            .expect_err("unknown");
         assert_eq!(
             error,
             ScenarioError::UnknownClass {

@@ -5,7 +5,9 @@ use std::time::Duration;
 /// Parse a time span; the error says which forms are accepted.
 pub fn parse_timespan(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let invalid = || format!("invalid time span `{text}`: use e.g. 300s, 20m, 3h, 1h30m or a number of seconds");
+    let invalid = || {
+        format!("invalid time span `{text}`: use e.g. 300s, 20m, 3h, 1h30m or a number of seconds")
+    };
     if text.is_empty() {
         return Err(invalid());
     }
@@ -59,7 +61,11 @@ mod tests {
             ("45", 45),
             ("0", 0),
         ] {
-            assert_eq!(parse_timespan(text), Ok(Duration::from_secs(seconds)), "{text}");
+            assert_eq!(
+                parse_timespan(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
         }
     }
 

@@ -117,12 +117,22 @@ pub async fn run_user(
         match life {
             Life::Stopped | Life::Killed => return,
             Life::Crashed(error) => {
-                report(&environment.reporter, &class.name, &TaskError {
-                    message: error.to_string(),
-                    traceback: format!("user class {}; the user restarts in a new instance", class.name),
-                });
+                report(
+                    &environment.reporter,
+                    &class.name,
+                    &TaskError {
+                        message: error.to_string(),
+                        traceback: format!(
+                            "user class {}; the user restarts in a new instance",
+                            class.name
+                        ),
+                    },
+                );
                 drop(instance);
-                if unless(&mut signals.stop, tokio::time::sleep(RESTART_DELAY)).await.is_none() {
+                if unless(&mut signals.stop, tokio::time::sleep(RESTART_DELAY))
+                    .await
+                    .is_none()
+                {
                     return;
                 }
             }
@@ -154,7 +164,9 @@ async fn live(
         None => return Life::Killed,
         Some(Err(error)) => return Life::Crashed(error),
         Some(Ok(Err(error))) => report(reporter, &class.name, &error),
-        Some(Ok(Ok(TaskOutcome::StopUser))) => return finish(instance, class, reporter, &stack, signals).await,
+        Some(Ok(Ok(TaskOutcome::StopUser))) => {
+            return finish(instance, class, reporter, &stack, signals).await;
+        }
         Some(Ok(Ok(_))) => {}
     }
 
@@ -205,11 +217,15 @@ async fn live(
                 None => return Life::Killed,
                 Some(Err(error)) => return Life::Crashed(error),
                 Some(Ok(Ok(TaskOutcome::Done))) => After::Wait,
-                Some(Ok(Ok(outcome @ (TaskOutcome::Interrupt | TaskOutcome::InterruptNoReschedule)))) => {
+                Some(Ok(Ok(
+                    outcome @ (TaskOutcome::Interrupt | TaskOutcome::InterruptNoReschedule),
+                ))) => {
                     let reschedule = outcome == TaskOutcome::Interrupt;
                     match stack.pop() {
                         Some(frame) => {
-                            match unless(&mut signals.kill, instance.stop_task_set(frame.node)).await {
+                            match unless(&mut signals.kill, instance.stop_task_set(frame.node))
+                                .await
+                            {
                                 None => return Life::Killed,
                                 Some(Err(error)) => return Life::Crashed(error),
                                 Some(Ok(Err(error))) => report(reporter, &class.name, &error),
@@ -222,7 +238,11 @@ async fn live(
                             class.name
                         ),
                     }
-                    if reschedule { After::Continue } else { After::Wait }
+                    if reschedule {
+                        After::Continue
+                    } else {
+                        After::Wait
+                    }
                 }
                 Some(Ok(Ok(TaskOutcome::StopUser))) => After::Stop,
                 Some(Ok(Err(error))) => {
@@ -245,13 +265,18 @@ async fn live(
                 };
                 let pause = match decide(policy, pacing, rng, Instant::now()) {
                     WaitDecision::Sleep(pause) => pause,
-                    WaitDecision::AskGuest => match unless(&mut signals.abandon, instance.wait_time(owner)).await {
-                        None => return Life::Killed,
-                        Some(Err(error)) => return Life::Crashed(error),
-                        Some(Ok(value)) => seconds(value),
-                    },
+                    WaitDecision::AskGuest => {
+                        match unless(&mut signals.abandon, instance.wait_time(owner)).await {
+                            None => return Life::Killed,
+                            Some(Err(error)) => return Life::Crashed(error),
+                            Some(Ok(value)) => seconds(value),
+                        }
+                    }
                 };
-                if unless(&mut signals.stop, tokio::time::sleep(pause)).await.is_none() {
+                if unless(&mut signals.stop, tokio::time::sleep(pause))
+                    .await
+                    .is_none()
+                {
                     break;
                 }
             }

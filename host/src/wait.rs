@@ -23,12 +23,12 @@ impl Wait {
     pub fn validate(self) -> Result<Self, String> {
         let ok = |seconds: f64| seconds.is_finite() && seconds >= 0.0;
         match self {
-            Wait::Constant(s) | Wait::ConstantPacing(s) if !ok(s) => {
-                Err(format!("wait time {s} is not a non-negative number of seconds"))
-            }
-            Wait::Between(min, max) if !ok(min) || !ok(max) || min > max => Err(format!(
-                "between({min}, {max}) needs 0 <= min <= max"
+            Wait::Constant(s) | Wait::ConstantPacing(s) if !ok(s) => Err(format!(
+                "wait time {s} is not a non-negative number of seconds"
             )),
+            Wait::Between(min, max) if !ok(min) || !ok(max) || min > max => {
+                Err(format!("between({min}, {max}) needs 0 <= min <= max"))
+            }
             valid => Ok(valid),
         }
     }
@@ -95,9 +95,12 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(7);
         let mut pacing = Pacing::default();
         for _ in 0..1000 {
-            let WaitDecision::Sleep(wait) =
-                decide(Wait::Between(0.5, 1.5), &mut pacing, &mut rng, Instant::now())
-            else {
+            let WaitDecision::Sleep(wait) = decide(
+                Wait::Between(0.5, 1.5),
+                &mut pacing,
+                &mut rng,
+                Instant::now(),
+            ) else {
                 panic!("between asks nobody");
             };
             assert!((0.5..=1.5).contains(&wait.as_secs_f64()));
@@ -117,7 +120,12 @@ mod tests {
         assert_eq!(second, WaitDecision::Sleep(Duration::from_secs(7)));
         // A task longer than the period means no wait at all.
         let much_later = later + Duration::from_secs(7 + 12);
-        let third = decide(Wait::ConstantPacing(10.0), &mut pacing, &mut rng, much_later);
+        let third = decide(
+            Wait::ConstantPacing(10.0),
+            &mut pacing,
+            &mut rng,
+            much_later,
+        );
         assert_eq!(third, WaitDecision::Sleep(Duration::ZERO));
     }
 

@@ -1,1 +1,9 @@
-fn main(){}
+//! End-to-end tests: the real `locust` binary, real HTTP servers, the real fixture component.
+
+mod harness;
+
+mod bad_input;
+mod examples;
+mod http_behaviour;
+mod lifecycle;
+mod scheduling;

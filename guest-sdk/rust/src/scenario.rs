@@ -378,7 +378,9 @@ struct User<U> {
 }
 
 fn missing(what: &str, node: u32) -> TaskResult {
-    crate::fail(format!("the host asked for {what} {node}, which this class does not have"))
+    crate::fail(format!(
+        "the host asked for {what} {node}, which this class does not have"
+    ))
 }
 
 impl<U> LiveUser for User<U> {

@@ -66,11 +66,12 @@ pub fn build_guest_crate(dir: &Path) -> Result<PathBuf, LoadError> {
         return Err(LoadError::Build(dir.to_owned()));
     }
     let manifest = manifest.canonicalize().unwrap_or(manifest);
-    find_component(&String::from_utf8_lossy(&output.stdout), &manifest)
-        .ok_or_else(|| LoadError::NotAComponent {
+    find_component(&String::from_utf8_lossy(&output.stdout), &manifest).ok_or_else(|| {
+        LoadError::NotAComponent {
             path: dir.to_owned(),
             reason: "building it produced no .wasm file; is it a `cdylib` crate?".to_owned(),
-        })
+        }
+    })
 }
 
 /// Find the `.wasm` artifact of the package at `manifest` in cargo's JSON messages.
@@ -84,12 +85,7 @@ fn find_component(messages: &str, manifest: &Path) -> Option<PathBuf> {
                 .as_str()
                 .is_some_and(|path| Path::new(path) == manifest)
         })
-        .flat_map(|message| {
-            message["filenames"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
+        .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|name| name.as_str().map(PathBuf::from))
         .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))
 }
@@ -111,6 +107,9 @@ mod tests {
             find_component(messages, Path::new("/x/me/Cargo.toml")),
             Some(PathBuf::from("/t/me.wasm"))
         );
-        assert_eq!(find_component(messages, Path::new("/x/other/Cargo.toml")), None);
+        assert_eq!(
+            find_component(messages, Path::new("/x/other/Cargo.toml")),
+            None
+        );
     }
 }

@@ -25,7 +25,8 @@ impl UserState {
                     self.identity.class
                 )
             })?;
-            let base = Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))?;
+            let base =
+                Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))?;
             base.join(url)
                 .map_err(|error| format!("invalid URL `{url}`: {error}"))?
         };
@@ -88,7 +89,10 @@ impl Host for UserState {
         let body = match (request.body, request.json) {
             (Some(body), _) => Bytes::from(body),
             (None, Some(json)) => {
-                if !headers.iter().any(|(key, _)| key.eq_ignore_ascii_case("content-type")) {
+                if !headers
+                    .iter()
+                    .any(|(key, _)| key.eq_ignore_ascii_case("content-type"))
+                {
                     headers.push(("content-type".to_owned(), "application/json".to_owned()));
                 }
                 Bytes::from(json)

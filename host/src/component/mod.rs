@@ -28,7 +28,7 @@ pub use bindings::types::{
     Description, HookSet, NodeKind, RequestRecord, TaskError, TaskNode, TaskOutcome,
     UserClass as ClassDescription, WaitPolicy,
 };
-pub use build::{GUEST_TARGET, ensure_guest_target};
+pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
 pub use state::{UserIdentity, UserState};
 
 use bindings::{UserComponent, UserComponentPre};
@@ -66,7 +66,9 @@ impl Default for GuestLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The path does not exist.
-    #[error("{0}: no such file or directory; -f takes a .wasm component or a guest crate directory")]
+    #[error(
+        "{0}: no such file or directory; -f takes a .wasm component or a guest crate directory"
+    )]
     Missing(PathBuf),
     /// The file is not a usable WebAssembly component.
     #[error("{path} is not a user component: {reason}")]
@@ -140,7 +142,9 @@ fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
         .memory_reservation_for_growth(0)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|error| {
-        LoadError::Setup(format!("could not set up the WebAssembly engine: {error:#}"))
+        LoadError::Setup(format!(
+            "could not set up the WebAssembly engine: {error:#}"
+        ))
     })
 }
 
@@ -155,8 +159,9 @@ impl TestComponent {
         } else {
             path.to_owned()
         };
-        let bytes = std::fs::read(&wasm)
-            .map_err(|error| LoadError::Setup(format!("could not read {}: {error}", wasm.display())))?;
+        let bytes = std::fs::read(&wasm).map_err(|error| {
+            LoadError::Setup(format!("could not read {}: {error}", wasm.display()))
+        })?;
         Self::from_bytes(&bytes, path, limits)
     }
 
@@ -303,7 +308,10 @@ impl GuestInstance {
     }
 
     /// `user.run-task`.
-    pub async fn run_task(&mut self, node: u32) -> Result<Result<TaskOutcome, TaskError>, GuestError> {
+    pub async fn run_task(
+        &mut self,
+        node: u32,
+    ) -> Result<Result<TaskOutcome, TaskError>, GuestError> {
         guest_call!(self, locust_runtime_user.call_run_task(node))
     }
 

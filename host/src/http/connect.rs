@@ -25,11 +25,7 @@ fn tls_connector() -> TlsConnector {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map(|builder| {
-                builder
-                    .with_root_certificates(roots)
-                    .with_no_client_auth()
-            })
+            .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
             .unwrap_or_else(|_| {
                 // The ring provider supports the default protocol versions; this cannot fail.
                 std::process::abort()

@@ -47,7 +47,9 @@ impl Origin {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         Ok(Self { tls, host, port })
     }
 }
@@ -158,9 +160,9 @@ impl HttpSession {
                 .headers
                 .get(header::LOCATION)
                 .and_then(|value| value.to_str().ok());
-            let Some(location) = location.filter(|_| {
-                request.allow_redirects && response.status.is_redirection()
-            }) else {
+            let Some(location) =
+                location.filter(|_| request.allow_redirects && response.status.is_redirection())
+            else {
                 return Ok(response);
             };
             let next = response
@@ -251,7 +253,10 @@ impl HttpSession {
             .collect()
             .await
             .map_err(|error| {
-                SendError::Other(format!("reading the body from {} failed: {error}", request.url))
+                SendError::Other(format!(
+                    "reading the body from {} failed: {error}",
+                    request.url
+                ))
             })?
             .to_bytes();
         let body = decode(&parts.headers, body).map_err(SendError::Other)?;
@@ -289,15 +294,16 @@ struct Received {
     keep_alive: bool,
 }
 
-fn build_request(request: &HttpRequest, cookies: &CookieStore) -> Result<Request<Full<Bytes>>, String> {
+fn build_request(
+    request: &HttpRequest,
+    cookies: &CookieStore,
+) -> Result<Request<Full<Bytes>>, String> {
     let url = &request.url;
     let path = match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
-    let mut builder = Request::builder()
-        .method(request.method.clone())
-        .uri(path);
+    let mut builder = Request::builder().method(request.method.clone()).uri(path);
     let headers = builder
         .headers_mut()
         .ok_or_else(|| format!("invalid request to {url}"))?;
@@ -321,8 +327,14 @@ fn build_request(request: &HttpRequest, cookies: &CookieStore) -> Result<Request
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         insert(headers, header::AUTHORIZATION, &format!("Basic {token}"))?;
     }
-    if !request.body.is_empty() || matches!(request.method, Method::POST | Method::PUT | Method::PATCH) {
-        insert(headers, header::CONTENT_LENGTH, &request.body.len().to_string())?;
+    if !request.body.is_empty()
+        || matches!(request.method, Method::POST | Method::PUT | Method::PATCH)
+    {
+        insert(
+            headers,
+            header::CONTENT_LENGTH,
+            &request.body.len().to_string(),
+        )?;
     }
     for (name, value) in &request.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -349,7 +361,9 @@ fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
         .map(|value| value.trim().to_ascii_lowercase());
     let mut out = Vec::new();
     let result = match encoding.as_deref() {
-        Some("gzip") | Some("x-gzip") => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
+        Some("gzip") | Some("x-gzip") => {
+            flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out)
+        }
         Some("deflate") => {
             // Servers send zlib-wrapped deflate, some send it raw.
             let zlib = flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out);

@@ -37,11 +37,7 @@ fn stats_row(out: &mut String, entry: &StatsEntry, current: bool) {
     } else {
         (entry.total_rps(), entry.total_fail_per_sec())
     };
-    let failures = format!(
-        "{}({:.2}%)",
-        entry.num_failures,
-        entry.fail_ratio() * 100.0
-    );
+    let failures = format!("{}({:.2}%)", entry.num_failures, entry.fail_ratio() * 100.0);
     let _ = writeln!(
         out,
         " {name:<NAME_WIDTH$} {:>7} {failures:>12}  | {:>7} {:>7} {:>7} {:>7}  | {rps:>7.2} {fail_per_sec:>7.2}",
@@ -149,7 +145,11 @@ pub fn render_user_errors(stats: &RequestStats) -> String {
     out.push('\n');
     for entry in &stats.user_errors {
         let _ = writeln!(out, " {:<18} {:<100}", entry.count, entry.message);
-        for line in entry.traceback.lines().filter(|line| !line.trim().is_empty()) {
+        for line in entry
+            .traceback
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+        {
             let _ = writeln!(out, " {:<18}   {line}", "");
         }
     }
@@ -170,7 +170,9 @@ mod tests {
         let labels: Vec<String> = PERCENTILES.iter().map(|p| percentile_label(*p)).collect();
         assert_eq!(
             labels,
-            ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]
+            [
+                "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"
+            ]
         );
     }
 
@@ -189,9 +191,12 @@ mod tests {
         assert!(lines[2].contains("      2    1(50.00%)  |      16      12      20"));
         assert!(lines[4].starts_with(" Aggregated "));
         let percentiles = render_percentiles(&snapshot);
-        assert!(percentiles.lines().nth(1).is_some_and(|header| header
-            .trim_end()
-            .ends_with("99.9% 99.99%   100% # reqs")));
+        assert!(
+            percentiles
+                .lines()
+                .nth(1)
+                .is_some_and(|header| header.trim_end().ends_with("99.9% 99.99%   100% # reqs"))
+        );
         let report = render_error_report(&snapshot);
         assert!(report.contains(" 1                  GET /hello: boom"));
     }

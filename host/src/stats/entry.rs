@@ -302,7 +302,11 @@ mod tests {
         let mut right = StatsEntry::new("GET", "/", 0.0);
         for value in 1..200u64 {
             one.record(ms(value), value, value % 7 == 0, 5.0);
-            let side = if value % 2 == 0 { &mut left } else { &mut right };
+            let side = if value % 2 == 0 {
+                &mut left
+            } else {
+                &mut right
+            };
             side.record(ms(value), value, value % 7 == 0, 5.0);
         }
         left.extend(&right);

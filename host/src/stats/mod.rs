@@ -81,7 +81,12 @@ impl RequestStats {
 
     /// Total number of failed requests plus user errors; non-zero means the run had errors.
     pub fn error_count(&self) -> u64 {
-        self.total.num_failures + self.user_errors.iter().map(|entry| entry.count).sum::<u64>()
+        self.total.num_failures
+            + self
+                .user_errors
+                .iter()
+                .map(|entry| entry.count)
+                .sum::<u64>()
     }
 
     fn absorb(&mut self, shard: &mut Shard) {
@@ -119,7 +124,10 @@ impl Shard {
         if !self.entries.contains_key(name) {
             self.entries.insert(name.to_owned(), Vec::new());
         }
-        let by_method = self.entries.get_mut(name).unwrap_or_else(|| unreachable_shard());
+        let by_method = self
+            .entries
+            .get_mut(name)
+            .unwrap_or_else(|| unreachable_shard());
         match by_method.iter().position(|entry| entry.method == method) {
             Some(index) => &mut by_method[index],
             None => {
@@ -279,7 +287,10 @@ mod tests {
         assert_eq!(snapshot.total.num_requests, 1000);
         assert_eq!(snapshot.total.num_failures, 100);
         assert_eq!(snapshot.entries.len(), 2);
-        assert_eq!(snapshot.entries[&("/a".into(), "GET".into())].num_requests, 500);
+        assert_eq!(
+            snapshot.entries[&("/a".into(), "GET".into())].num_requests,
+            500
+        );
         let failures: u64 = snapshot.errors.values().sum();
         assert_eq!(failures, 100);
         // A second snapshot sees the same totals: draining is not double counting.

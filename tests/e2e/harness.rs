@@ -1,0 +1,210 @@
+//! What every end-to-end test needs: the fixture component (built once), a real HTTP target
+//! on 127.0.0.1 that logs every request it serves, and a way to run the real `locust` binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The fixture component (tests/fixtures/guest), built once per test run.
+pub fn fixture() -> &'static Path {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        locust::component::build_guest_crate(&root().join("tests/fixtures/guest"))
+            .expect("the fixture component builds")
+    })
+}
+
+/// One request the target served.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    /// Path and query.
+    pub path: String,
+    /// The `x-user` header, if sent.
+    pub user: Option<u64>,
+    /// The `cookie` header, if sent.
+    pub cookie: Option<String>,
+    /// The `x-waits` header, if sent.
+    pub waits: Option<u32>,
+    /// When it arrived, since the target started.
+    pub at: Duration,
+}
+
+#[derive(Clone)]
+struct TargetState {
+    started: Instant,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    sessions: Arc<AtomicU64>,
+}
+
+/// A test HTTP server on 127.0.0.1.
+pub struct Target {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    state: TargetState,
+}
+
+async fn serve(State(state): State<TargetState>, request: Request) -> Response {
+    let headers = request.headers();
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let hit = Hit {
+        path: path.clone(),
+        user: text("x-user").and_then(|v| v.parse().ok()),
+        cookie: text("cookie"),
+        waits: text("x-waits").and_then(|v| v.parse().ok()),
+        at: state.started.elapsed(),
+    };
+    state.hits.lock().expect("hits").push(hit);
+    let mut response = Response::builder().status(StatusCode::OK);
+    if path == "/c/login" {
+        let session = state.sessions.fetch_add(1, Ordering::Relaxed);
+        response = response.header(header::SET_COOKIE, format!("session={session}; Path=/"));
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        response = response.status(code.parse::<u16>().unwrap_or(500));
+    } else if path == "/slow" {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    response.body(Body::from("ok")).expect("response")
+}
+
+impl Target {
+    /// Start a target that answers everything with 200 `ok`, except `/status/N` (status N),
+    /// `/slow` (after 2 s) and `/c/login` (sets a new `session` cookie each time).
+    pub async fn start() -> Self {
+        let state = TargetState {
+            started: Instant::now(),
+            hits: Arc::default(),
+            sessions: Arc::new(AtomicU64::new(1)),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the target");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let app = Router::new().fallback(serve).with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, state }
+    }
+
+    /// Everything served so far.
+    pub fn hits(&self) -> Vec<Hit> {
+        self.state.hits.lock().expect("hits").clone()
+    }
+
+    /// How many requests had exactly this path.
+    pub fn count(&self, path: &str) -> usize {
+        self.hits().iter().filter(|hit| hit.path == path).count()
+    }
+
+    /// Paths served, per user, in arrival order.
+    pub fn paths_by_user(&self) -> BTreeMap<u64, Vec<String>> {
+        let mut by_user: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        for hit in self.hits() {
+            if let Some(user) = hit.user {
+                by_user.entry(user).or_default().push(hit.path);
+            }
+        }
+        by_user
+    }
+}
+
+/// A finished `locust` process.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output (the tables).
+    pub stdout: String,
+    /// Standard error (the log).
+    pub stderr: String,
+}
+
+impl Run {
+    /// The line of the final summary table for `method name`, split into columns.
+    pub fn summary_row(&self, method: &str, name: &str) -> Option<Vec<String>> {
+        let prefix = format!(" {method} {name} ");
+        let summary = self.stdout.rsplit("Response time percentiles").nth(1)?;
+        summary
+            .lines()
+            .rev()
+            .find(|line| line.starts_with(&prefix))
+            .map(|line| {
+                line[prefix.len()..]
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+    }
+
+    /// Requests counted in the final summary for `method name` (0 if absent).
+    pub fn requests(&self, method: &str, name: &str) -> u64 {
+        self.summary_row(method, name)
+            .and_then(|row| row.first().and_then(|count| count.parse().ok()))
+            .unwrap_or(0)
+    }
+}
+
+/// Run the real `locust` binary with `args`; it must exit by itself within two minutes.
+pub async fn locust(args: &[&str]) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start locust");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let read = |mut stream: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
+        tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut text).await;
+            text
+        })
+    };
+    let stdout = read(Box::new(stdout));
+    let stderr = read(Box::new(stderr));
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+        .await
+        .expect("locust exits by itself")
+        .expect("wait for locust");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.await.expect("stdout"),
+        stderr: stderr.await.expect("stderr"),
+    }
+}
+
+/// Run the fixture headless against `target` with extra `args`.
+pub async fn run_fixture(target: &Target, args: &[&str]) -> Run {
+    let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+    let mut all = vec!["-f", &fixture, "--headless", "--host", &target.url];
+    all.extend_from_slice(args);
+    locust(&all).await
+}

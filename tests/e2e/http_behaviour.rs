@@ -1,0 +1,114 @@
+//! The host's HTTP client as users see it: cookies per user, `name` grouping,
+//! `catch_response`, and status 0 for a refused connection.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::harness::{Target, run_fixture};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_user_keeps_its_own_cookies() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Cookies", "-u", "3", "-r", "10", "-t", "2s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut cookie_of: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    for hit in target.hits().iter().filter(|hit| hit.path == "/c/check") {
+        let user = hit.user.expect("x-user header");
+        let cookie = hit.cookie.clone().expect("the login cookie is sent back");
+        cookie_of.entry(user).or_default().insert(cookie);
+    }
+    assert_eq!(cookie_of.len(), 3, "{cookie_of:?}");
+    for (user, cookies) in &cookie_of {
+        assert_eq!(
+            cookies.len(),
+            1,
+            "user {user} sent several sessions: {cookies:?}"
+        );
+    }
+    let distinct: BTreeSet<_> = cookie_of.values().flatten().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "users shared a cookie jar: {cookie_of:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_group_urls_in_the_statistics() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Named", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let served = target
+        .hits()
+        .iter()
+        .filter(|hit| hit.path.starts_with("/item?id="))
+        .count();
+    assert!(served >= 3);
+    assert!(
+        target.count("/item?id=2") > 0,
+        "the query reached the server"
+    );
+    assert_eq!(run.requests("GET", "/item"), served as u64);
+    assert!(!run.stdout.contains("/item?id="), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_response_lets_the_task_decide() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Catch", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    assert_eq!(run.code, 1, "failures make the exit code 1\n{}", run.stderr);
+    let report = run
+        .stdout
+        .split("Error report")
+        .nth(1)
+        .expect("an error report");
+    assert!(
+        report.contains("GET /status/200: custom failure"),
+        "{report}"
+    );
+    assert!(
+        report.contains("GET /status/404: 404 Client Error: Not Found for url: /status/404"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("/status/500"),
+        "a 500 marked success is not a failure: {report}"
+    );
+    let row = run.summary_row("GET", "/status/500").expect("500 row");
+    assert!(
+        row[1].starts_with("0("),
+        "no failures for /status/500: {row:?}"
+    );
+    let requests = run.requests("GET", "/status/200");
+    assert_eq!(requests, target.count("/status/200") as u64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connection_is_a_failure_with_status_zero() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Refused", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // The guest checked status 0 itself: had it not, a user error would be reported.
+    assert!(!run.stdout.contains("expected status 0"), "{}", run.stdout);
+    assert!(
+        target.count("/r/after") > 0,
+        "the task went on after the failure"
+    );
+    let report = run
+        .stdout
+        .split("Error report")
+        .nth(1)
+        .expect("an error report");
+    assert!(
+        report.contains("GET /refused: could not connect to 127.0.0.1:1"),
+        "{report}"
+    );
+    // A task stopped at the end may have made its first request but not its second.
+    let (refused, after) = (
+        run.requests("GET", "/refused"),
+        target.count("/r/after") as u64,
+    );
+    assert!(
+        refused == after || refused == after + 1,
+        "{refused} refused, {after} after"
+    );
+}
