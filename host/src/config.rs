@@ -25,7 +25,13 @@ fn positive_rate(text: &str) -> Result<f64, String> {
 
 /// Locust's model and interface with users written as WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "locust", version, about, max_term_width = 100)]
+#[command(
+    name = "locust",
+    version,
+    about,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Options {
     /// The user component: a .wasm file, or a guest crate directory to build for wasm32-wasip2.
     #[arg(

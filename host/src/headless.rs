@@ -81,6 +81,16 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// Run a test-wide hook; its failure is logged, and the test goes on (as in Locust).
+async fn call_logged(hooks: Option<&GuestHooks>, hook: Hook) {
+    if let Some(Err(error)) = match hooks {
+        Some(hooks) => Some(hooks.call(hook).await),
+        None => None,
+    } {
+        tracing::error!(target: "locust.main", "{error}");
+    }
+}
+
 /// Run `plan` headless; returns the process exit code.
 pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     if plan.demo && plan.host.is_none() {
@@ -152,11 +162,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     let mut runner = LocalRunner::new(environment, classes, plan.stop_timeout);
 
     events.fire_test_start();
-    if let Some(hooks) = &hooks {
-        if let Err(error) = hooks.call(Hook::TestStart).await {
-            tracing::error!(target: "locust.main", "{error}");
-        }
-    }
+    call_logged(hooks.as_ref(), Hook::TestStart).await;
     let spawned_events = events.clone();
     runner.start(plan.users, plan.spawn_rate, move |per_class| {
         spawned_events.fire_spawning_complete(per_class.iter().map(|(_, count)| count).sum());
@@ -187,11 +193,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
     }
     runner.stop().await;
-    if let Some(hooks) = &hooks {
-        if let Err(error) = hooks.call(Hook::TestStop).await {
-            tracing::error!(target: "locust.main", "{error}");
-        }
-    }
+    call_logged(hooks.as_ref(), Hook::TestStop).await;
     events.fire_test_stop();
     if let Some(printer) = printer {
         printer.abort();

@@ -237,10 +237,11 @@ impl UserClassPlan {
             if self.nodes[index].is_set() {
                 kept[index] = has_child[index];
             }
-            if kept[index] && self.nodes[index].weight > 0 {
-                if let Some(parent) = self.nodes[index].parent {
-                    has_child[parent as usize] = true;
-                }
+            if let (true, Some(parent)) = (
+                kept[index] && self.nodes[index].weight > 0,
+                self.nodes[index].parent,
+            ) {
+                has_child[parent as usize] = true;
             }
         }
         self.rebuild_pickers(&kept);

@@ -58,6 +58,11 @@ pub struct Target {
 }
 
 async fn serve(State(state): State<TargetState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let request = Request::from_parts(parts, ());
     let headers = request.headers();
     let text = |name: &str| {
         headers
@@ -86,13 +91,36 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
         response = response.status(code.parse::<u16>().unwrap_or(500));
     } else if path == "/slow" {
         tokio::time::sleep(Duration::from_secs(2)).await;
+    } else if path == "/redirect" {
+        response = response.status(302).header(header::LOCATION, "/r/landed");
+    } else if path == "/gzip" {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(b"hello gzip").expect("gzip");
+        let body = encoder.finish().expect("gzip");
+        return response
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(Body::from(body))
+            .expect("response");
+    } else if path == "/auth" {
+        // "alice:secret" in base64.
+        let expected = "Basic YWxpY2U6c2VjcmV0";
+        if text("authorization").as_deref() != Some(expected) {
+            response = response.status(401);
+        }
+    } else if path == "/echo" {
+        let content_type = text("content-type").unwrap_or_default();
+        let echoed = format!("{content_type} {}", String::from_utf8_lossy(&body));
+        return response.body(Body::from(echoed)).expect("response");
     }
     response.body(Body::from("ok")).expect("response")
 }
 
 impl Target {
     /// Start a target that answers everything with 200 `ok`, except `/status/N` (status N),
-    /// `/slow` (after 2 s) and `/c/login` (sets a new `session` cookie each time).
+    /// `/slow` (after 2 s), `/c/login` (sets a new `session` cookie each time), `/redirect`
+    /// (302 to `/r/landed`), `/gzip` (a gzip-encoded body), `/auth` (401 unless alice:secret)
+    /// and `/echo` (answers with the content type and body it got).
     pub async fn start() -> Self {
         let state = TargetState {
             started: Instant::now(),

@@ -112,3 +112,29 @@ async fn a_refused_connection_is_a_failure_with_status_zero() {
         "{refused} refused, {after} after"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_gzip_basic_auth_timeouts_and_json() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Http", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    // The task fails itself (a user error) if any feature misbehaves.
+    assert!(!run.stdout.contains("User errors"), "{}", run.stdout);
+    assert!(target.count("/r/landed") >= 1);
+    assert!(target.count("/echo") >= 1, "the task ran to its end");
+    // Only the deliberate timeouts failed.
+    let report = run
+        .stdout
+        .split("Error report")
+        .nth(1)
+        .expect("the timeouts are failures");
+    assert!(
+        report.contains("GET /slow: timed out after 0.200s"),
+        "{report}"
+    );
+    assert_eq!(
+        report.lines().filter(|line| line.contains(": ")).count(),
+        1,
+        "{report}"
+    );
+    assert_eq!(run.code, 1);
+}

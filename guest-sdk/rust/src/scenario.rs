@@ -11,6 +11,7 @@ use crate::wait::{Wait, constant};
 
 type Action<U> = Box<dyn Fn(&mut U) -> TaskResult>;
 type Hook = Box<dyn Fn() -> TaskResult>;
+type RequestListener = Box<dyn Fn(&RequestRecord)>;
 
 /// All user classes of a component, and its test-wide hooks.
 #[derive(Default)]
@@ -19,7 +20,7 @@ pub struct Scenario {
     pub(crate) init: Option<Hook>,
     pub(crate) test_start: Option<Hook>,
     pub(crate) test_stop: Option<Hook>,
-    pub(crate) on_request: Option<Box<dyn Fn(&RequestRecord)>>,
+    pub(crate) on_request: Option<RequestListener>,
 }
 
 impl Scenario {

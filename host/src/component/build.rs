@@ -11,8 +11,10 @@ pub const GUEST_TARGET: &str = "wasm32-wasip2";
 
 /// Install the guest target with rustup if it is missing. A `rust-toolchain.toml` listing the
 /// target is not enough: plain cargo does not add targets to an installed toolchain.
-pub fn ensure_guest_target() -> Result<(), LoadError> {
+pub fn ensure_guest_target(dir: &Path) -> Result<(), LoadError> {
+    // Run rustup where the guest is, so that its toolchain file (if any) picks the toolchain.
     let installed = Command::new("rustup")
+        .current_dir(dir)
         .args(["target", "list", "--installed"])
         .stderr(Stdio::inherit())
         .output()
@@ -25,6 +27,7 @@ pub fn ensure_guest_target() -> Result<(), LoadError> {
     }
     tracing::info!(target: "locust.main", "installing the {GUEST_TARGET} target with rustup");
     let status = Command::new("rustup")
+        .current_dir(dir)
         .args(["target", "add", GUEST_TARGET])
         .status()
         .map_err(|error| LoadError::Toolchain(format!("could not run rustup ({error})")))?;
@@ -48,7 +51,7 @@ pub fn build_guest_crate(dir: &Path) -> Result<PathBuf, LoadError> {
                 .to_owned(),
         });
     }
-    ensure_guest_target()?;
+    ensure_guest_target(dir)?;
     tracing::info!(target: "locust.main", "building {} for {GUEST_TARGET}", dir.display());
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
