@@ -164,10 +164,20 @@ async fn wait_policies_space_the_tasks() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_time_ends_the_test() {
+    let tables = |stdout: &str| {
+        stdout
+            .lines()
+            .filter(|line| line.starts_with(" Name "))
+            .count()
+    };
     let target = Target::start().await;
-    let run = run_fixture(&target, &["Lifecycle", "-u", "2", "-r", "10", "-t", "2s"]).await;
+    let run = run_fixture(&target, &["Lifecycle", "-u", "2", "-r", "10", "-t", "3s"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("Time limit reached"), "{}", run.stderr);
+    assert!(
+        tables(&run.stdout) >= 2,
+        "a table every 2 s, then the summary"
+    );
     let tasks: Vec<Duration> = target
         .hits()
         .iter()
@@ -176,9 +186,27 @@ async fn run_time_ends_the_test() {
         .collect();
     let span = *tasks.last().expect("tasks ran") - tasks[0];
     assert!(
-        span < Duration::from_secs(4),
-        "tasks ran for {span:?} with -t 2s"
+        span < Duration::from_secs(5),
+        "tasks ran for {span:?} with -t 3s"
     );
+
+    let target = Target::start().await;
+    let run = run_fixture(
+        &target,
+        &[
+            "Lifecycle",
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "2s",
+            "--only-summary",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(tables(&run.stdout), 1, "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,4 +241,25 @@ async fn stop_timeout_lets_running_tasks_finish() {
         0,
         "without a stop timeout, running tasks are dropped"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hatch_rate_paces_spawning() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Lifecycle", "-u", "4", "-r", "2", "-t", "3s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let starts: Vec<Duration> = target
+        .hits()
+        .iter()
+        .filter(|hit| hit.path == "/l/start")
+        .map(|hit| hit.at)
+        .collect();
+    assert_eq!(starts.len(), 4);
+    for pair in starts.windows(2) {
+        let gap = (pair[1] - pair[0]).as_secs_f64();
+        assert!(
+            (0.3..0.8).contains(&gap),
+            "users 0.5 s apart at -r 2: {starts:?}"
+        );
+    }
 }

@@ -5,5 +5,6 @@ mod harness;
 mod bad_input;
 mod examples;
 mod http_behaviour;
+mod library;
 mod lifecycle;
 mod scheduling;

@@ -147,3 +147,36 @@ async fn users_are_split_across_classes() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_option_wins_over_the_class_host() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Hosted", "-u", "1", "-r", "1", "-t", "1s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(target.count("/hosted") > 0, "--host was used");
+
+    // Without --host, the class's own host (a closed port here) is used.
+    let fixture = crate::harness::fixture().to_str().expect("path").to_owned();
+    let run = crate::harness::locust(&["-f", &fixture, "--headless", "Hosted", "-t", "1s"]).await;
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("GET /hosted: could not connect to 127.0.0.1:1"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_shows_concrete_classes() {
+    let fixture = crate::harness::fixture().to_str().expect("path").to_owned();
+    let run = crate::harness::locust(&["-f", &fixture, "--list"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("Available Users:\n    Weighted\n    Nested\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("Abstract"));
+}
