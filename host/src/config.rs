@@ -167,6 +167,9 @@ pub struct RunPlan {
     pub user_classes: Vec<String>,
     /// Guest sizes and budgets.
     pub limits: GuestLimits,
+    /// Extra CA certificates to trust for HTTPS targets (PEM), from `REQUESTS_CA_BUNDLE` or
+    /// `SSL_CERT_FILE`, as Locust's HTTP client honours them.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Options {
@@ -211,6 +214,11 @@ impl Options {
                 memory_bytes: self.user_memory as usize * (1 << 20),
                 fuel_per_call: self.guest_fuel,
             },
+            ca_bundle: ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"]
+                .iter()
+                .filter_map(std::env::var_os)
+                .find(|value| !value.is_empty())
+                .map(PathBuf::from),
         })
     }
 }

@@ -93,6 +93,10 @@ async fn call_logged(hooks: Option<&GuestHooks>, hook: Hook) {
 
 /// Run `plan` headless; returns the process exit code.
 pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
+    if let Some(bundle) = &plan.ca_bundle {
+        let added = crate::http::trust_certificates(bundle).map_err(|error| anyhow!(error))?;
+        tracing::info!(target: "locust.main", "trusting {added} CA certificate(s) from {}", bundle.display());
+    }
     if plan.demo && plan.host.is_none() {
         let address = crate::demo::serve()
             .await

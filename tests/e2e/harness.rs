@@ -39,6 +39,8 @@ pub struct Hit {
     pub cookie: Option<String>,
     /// The `x-waits` header, if sent.
     pub waits: Option<u32>,
+    /// The `x-seen` header, if sent.
+    pub seen: Option<u64>,
     /// When it arrived, since the target started.
     pub at: Duration,
 }
@@ -80,6 +82,7 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
         user: text("x-user").and_then(|v| v.parse().ok()),
         cookie: text("cookie"),
         waits: text("x-waits").and_then(|v| v.parse().ok()),
+        seen: text("x-seen").and_then(|v| v.parse().ok()),
         at: state.started.elapsed(),
     };
     state.hits.lock().expect("hits").push(hit);
@@ -198,10 +201,18 @@ impl Run {
 
 /// Run the real `locust` binary with `args`; it must exit by itself within two minutes.
 pub async fn locust(args: &[&str]) -> Run {
+    locust_with_env(args, &[]).await
+}
+
+/// [`locust`] with extra environment variables.
+pub async fn locust_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"))
         .args(args)
         .current_dir(root())
         .env_remove("RUST_LOG")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("SSL_CERT_FILE")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -41,14 +41,28 @@ async fn on_start_and_on_stop_run_once_per_user() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn test_start_and_test_stop_hooks_run_once() {
+async fn init_test_start_test_stop_and_request_hooks() {
     let target = Target::start().await;
     let run = run_fixture(&target, &["Lifecycle", "-u", "4", "-r", "10", "-t", "2s"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(target.count("/h/init"), 1);
     assert_eq!(target.count("/h/test-start"), 1);
     assert_eq!(target.count("/h/test-stop"), 1);
+    // The guest's request listener saw every user request.
+    let user_requests = target
+        .hits()
+        .iter()
+        .filter(|hit| hit.user.is_some())
+        .count() as u64;
+    let seen = target
+        .hits()
+        .iter()
+        .find_map(|hit| hit.seen)
+        .expect("x-seen");
+    assert_eq!(seen, user_requests);
     let hits = target.hits();
     let position = |path: &str| hits.iter().position(|hit| hit.path == path).expect(path);
+    assert!(position("/h/init") < position("/h/test-start"));
     assert!(position("/h/test-start") < position("/l/task"));
     assert_eq!(
         position("/h/test-stop"),

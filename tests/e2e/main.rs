@@ -8,3 +8,4 @@ mod http_behaviour;
 mod library;
 mod lifecycle;
 mod scheduling;
+mod tls;

@@ -1,5 +1,6 @@
 //! Opening one HTTP/1.1 connection, plain or TLS, for a user's session.
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -9,31 +10,68 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::Origin;
 
 /// A connection's request handle.
 pub type Sender = SendRequest<Full<Bytes>>;
 
-fn tls_connector() -> TlsConnector {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
-            .unwrap_or_else(|_| {
-                // The ring provider supports the default protocol versions; this cannot fail.
-                std::process::abort()
-            });
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
-    });
-    TlsConnector::from(config.clone())
+static TLS_CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+
+fn client_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("TLS setup failed: {error}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn public_roots() -> RootCertStore {
+    RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+/// Trust the certificates in the PEM file `path` as well as the public roots (for targets
+/// with an internal CA). Call before the first HTTPS request; returns how many were added.
+pub fn trust_certificates(path: &Path) -> Result<usize, String> {
+    let unreadable = |error: &dyn std::fmt::Display| {
+        format!(
+            "could not read CA certificates from {}: {error}",
+            path.display()
+        )
+    };
+    let mut roots = public_roots();
+    let mut added = 0;
+    for certificate in CertificateDer::pem_file_iter(path).map_err(|error| unreadable(&error))? {
+        let certificate = certificate.map_err(|error| unreadable(&error))?;
+        roots.add(certificate).map_err(|error| unreadable(&error))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(unreadable(&"the file holds no PEM certificate"));
+    }
+    TLS_CONFIG
+        .set(client_config(roots)?)
+        .map_err(|_| "CA certificates must be set before the first HTTPS request".to_owned())?;
+    Ok(added)
+}
+
+fn tls_connector() -> Result<TlsConnector, String> {
+    let config = match TLS_CONFIG.get() {
+        Some(config) => config.clone(),
+        None => {
+            let config = client_config(public_roots())?;
+            TLS_CONFIG.get_or_init(|| config).clone()
+        }
+    };
+    Ok(TlsConnector::from(config))
 }
 
 /// Connect to `origin` and complete the HTTP/1.1 handshake. The connection is driven by a
@@ -46,7 +84,7 @@ pub async fn connect(origin: &Origin) -> Result<Sender, String> {
     if origin.tls {
         let name = ServerName::try_from(origin.host.clone())
             .map_err(|_| format!("{} is not a valid TLS server name", origin.host))?;
-        let stream = tls_connector()
+        let stream = tls_connector()?
             .connect(name, tcp)
             .await
             .map_err(|error| format!("TLS handshake with {origin} failed: {error}"))?;

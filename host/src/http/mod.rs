@@ -19,6 +19,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use url::Url;
 
+pub use connect::trust_certificates;
 use connect::{Sender, connect};
 
 /// How many redirects are followed before giving up, as in `requests`.
