@@ -151,6 +151,11 @@ impl Target {
         self.hits().iter().filter(|hit| hit.path == path).count()
     }
 
+    /// Requests made by simulated users (those with an `x-user` header; hooks send none).
+    pub fn user_requests(&self) -> u64 {
+        self.hits().iter().filter(|hit| hit.user.is_some()).count() as u64
+    }
+
     /// Paths served, per user, in arrival order.
     pub fn paths_by_user(&self) -> BTreeMap<u64, Vec<String>> {
         let mut by_user: BTreeMap<u64, Vec<String>> = BTreeMap::new();
@@ -189,6 +194,11 @@ impl Run {
                     .map(str::to_owned)
                     .collect()
             })
+    }
+
+    /// The standard output after `heading` (e.g. `Error report`), if it is there.
+    pub fn section(&self, heading: &str) -> Option<&str> {
+        self.stdout.split(heading).nth(1)
     }
 
     /// Requests counted in the final summary for `method name` (0 if absent).

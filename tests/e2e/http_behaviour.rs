@@ -56,11 +56,7 @@ async fn catch_response_lets_the_task_decide() {
     let target = Target::start().await;
     let run = run_fixture(&target, &["Catch", "-u", "1", "-r", "1", "-t", "2s"]).await;
     assert_eq!(run.code, 1, "failures make the exit code 1\n{}", run.stderr);
-    let report = run
-        .stdout
-        .split("Error report")
-        .nth(1)
-        .expect("an error report");
+    let report = run.section("Error report").expect("an error report");
     assert!(
         report.contains("GET /status/200: custom failure"),
         "{report}"
@@ -93,11 +89,7 @@ async fn a_refused_connection_is_a_failure_with_status_zero() {
         target.count("/r/after") > 0,
         "the task went on after the failure"
     );
-    let report = run
-        .stdout
-        .split("Error report")
-        .nth(1)
-        .expect("an error report");
+    let report = run.section("Error report").expect("an error report");
     assert!(
         report.contains("GET /refused: could not connect to 127.0.0.1:1"),
         "{report}"
@@ -123,9 +115,7 @@ async fn redirects_gzip_basic_auth_timeouts_and_json() {
     assert!(target.count("/echo") >= 1, "the task ran to its end");
     // Only the deliberate timeouts failed.
     let report = run
-        .stdout
-        .split("Error report")
-        .nth(1)
+        .section("Error report")
         .expect("the timeouts are failures");
     assert!(
         report.contains("GET /slow: timed out after 0.200s"),

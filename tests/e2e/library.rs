@@ -60,10 +60,6 @@ async fn event_listeners_see_every_request_and_the_test_boundaries() {
     );
     // Every user request the server saw was seen by the listener (the hook instance's
     // test_start/test_stop requests are not user requests).
-    let user_hits = target
-        .hits()
-        .iter()
-        .filter(|hit| hit.user.is_some())
-        .count() as u64;
+    let user_hits = target.user_requests();
     assert_eq!(requests.load(Ordering::Relaxed), user_hits);
 }

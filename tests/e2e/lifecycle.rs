@@ -49,11 +49,7 @@ async fn init_test_start_test_stop_and_request_hooks() {
     assert_eq!(target.count("/h/test-start"), 1);
     assert_eq!(target.count("/h/test-stop"), 1);
     // The guest's request listener saw every user request.
-    let user_requests = target
-        .hits()
-        .iter()
-        .filter(|hit| hit.user.is_some())
-        .count() as u64;
+    let user_requests = target.user_requests();
     let seen = target
         .hits()
         .iter()
@@ -82,11 +78,7 @@ async fn a_failing_task_is_a_user_error_and_the_user_goes_on() {
     );
     let before = target.count("/e/before");
     assert!(before >= 3, "the user kept running: {before} tasks");
-    let report = run
-        .stdout
-        .split("User errors")
-        .nth(1)
-        .expect("a user error report");
+    let report = run.section("User errors").expect("a user error report");
     let line = report
         .lines()
         .find(|line| line.contains("boom"))
