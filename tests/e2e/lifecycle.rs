@@ -269,3 +269,50 @@ async fn hatch_rate_paces_spawning() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_over_its_memory_limit_is_stopped_and_reported() {
+    let target = Target::start().await;
+    let run = run_fixture(
+        &target,
+        &[
+            "Hungry",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            "3s",
+            "--user-memory",
+            "16",
+            "--exit-code-on-error",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(
+        run.code, 3,
+        "--exit-code-on-error sets the code\n{}",
+        run.stderr
+    );
+    assert!(
+        target.count("/m/before") >= 2,
+        "the user restarted after the trap"
+    );
+    assert_eq!(
+        target
+            .hits()
+            .iter()
+            .filter(|hit| hit.path.starts_with("/m/after"))
+            .count(),
+        0
+    );
+    let report = run.section("User errors").expect("a user error report");
+    assert!(report.contains("the guest"), "{report}");
+
+    // With enough memory the same task succeeds.
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Hungry", "-u", "1", "-r", "1", "-t", "1s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(target.count("/m/after/33554432") >= 1);
+}
