@@ -308,7 +308,10 @@ async fn a_guest_over_its_memory_limit_is_stopped_and_reported() {
         0
     );
     let report = run.section("User errors").expect("a user error report");
-    assert!(report.contains("the guest"), "{report}");
+    assert!(
+        report.contains("the guest needed more than its 16 MiB of memory and was stopped"),
+        "{report}"
+    );
 
     // With enough memory the same task succeeds.
     let target = Target::start().await;

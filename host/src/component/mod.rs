@@ -105,6 +105,11 @@ pub enum GuestError {
         "the guest ran more than {0} instructions in one call and was stopped (an endless loop?)"
     )]
     OutOfFuel(u64),
+    /// The guest tried to grow its memory beyond the per-user limit.
+    #[error(
+        "the guest needed more than its {0} MiB of memory and was stopped (raise --user-memory if that is expected)"
+    )]
+    OutOfMemory(usize),
     /// The guest panicked.
     #[error("the guest panicked: {0}")]
     Panic(String),
@@ -239,45 +244,57 @@ impl TestComponent {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|error| classify(error, &mut store, self.limits.fuel_per_call))?;
+            .map_err(|error| classify(error, &mut store, &self.limits))?;
         Ok(GuestInstance {
             store,
             bindings,
-            fuel: self.limits.fuel_per_call,
+            limits: self.limits,
         })
     }
 }
 
-fn classify(error: wasmtime::Error, store: &mut Store<UserState>, fuel: u64) -> GuestError {
+fn classify(
+    error: wasmtime::Error,
+    store: &mut Store<UserState>,
+    limits: &GuestLimits,
+) -> GuestError {
     if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-        return GuestError::OutOfFuel(fuel);
+        return GuestError::OutOfFuel(limits.fuel_per_call);
+    }
+    if error
+        .chain()
+        .any(|cause| cause.to_string().contains("growing memory"))
+    {
+        return GuestError::OutOfMemory(limits.memory_bytes >> 20);
     }
     if let Some(panic) = store.data_mut().last_panic.take() {
         return GuestError::Panic(panic);
     }
-    let text = format!("{error:#}");
-    GuestError::Trap(text.lines().next().unwrap_or("unknown trap").to_owned())
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => GuestError::Trap(trap.to_string()),
+        None => GuestError::Trap(error.root_cause().to_string()),
+    }
 }
 
 /// One live guest instance: a user, or the hooks of a test.
 pub struct GuestInstance {
     store: Store<UserState>,
     bindings: UserComponent,
-    fuel: u64,
+    limits: GuestLimits,
 }
 
 /// Run one export with a fresh fuel budget, turning traps into [`GuestError`]s and settling
 /// the `catch-response` requests the guest left open.
 macro_rules! guest_call {
     ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {{
-        let _ = $self.store.set_fuel($self.fuel);
+        let _ = $self.store.set_fuel($self.limits.fuel_per_call);
         let result = $self
             .bindings
             .$interface()
             .$method(&mut $self.store $(, $arg)*)
             .await;
         $self.store.data_mut().settle_pending();
-        result.map_err(|error| classify(error, &mut $self.store, $self.fuel))
+        result.map_err(|error| classify(error, &mut $self.store, &$self.limits))
     }};
 }
 
