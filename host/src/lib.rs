@@ -13,6 +13,8 @@ pub mod events;
 pub mod headless;
 pub mod hooks;
 pub mod http;
+pub mod logging;
+pub mod ratio;
 pub mod runner;
 pub mod scenario;
 pub mod stats;

@@ -1,37 +1,23 @@
-//! The `locust` command: parse options, set up logging, run, and turn every failure into one
-//! line on stderr and a non-zero exit code.
+//! The `locust` command: read options (command line, `LOCUST_*` environment, config files),
+//! set up logging, run, and turn every failure into one line on stderr and a non-zero exit
+//! code.
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use clap::error::ErrorKind;
-use locust::config::Options;
+use locust::config::{OptionsError, parse_options};
 use locust::events::Events;
-use tracing_subscriber::EnvFilter;
 
-fn init_logging(level: &str) {
-    let level = match level.to_ascii_uppercase().as_str() {
-        "DEBUG" => "debug",
-        "WARNING" => "warn",
-        "ERROR" | "CRITICAL" => "error",
-        _ => "info",
-    };
-    // Our own targets at the chosen level; dependencies only when they warn.
-    let filter = EnvFilter::new(format!("warn,locust={level},locust.user={level}"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(true)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(1)
 }
 
 fn main() -> ExitCode {
-    let options = match Options::try_parse() {
+    let options = match parse_options(std::env::args_os()) {
         Ok(options) => options,
-        Err(error)
+        Err(OptionsError::Clap(error))
             if matches!(
                 error.kind(),
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
@@ -40,7 +26,7 @@ fn main() -> ExitCode {
             let _ = error.print();
             return ExitCode::SUCCESS;
         }
-        Err(error) => {
+        Err(OptionsError::Clap(error)) => {
             let rendered = error.render().to_string();
             let line = rendered
                 .lines()
@@ -49,32 +35,28 @@ fn main() -> ExitCode {
             eprintln!("{line} (see locust --help)");
             return ExitCode::from(1);
         }
+        Err(OptionsError::File(error)) => return fail(error),
     };
-    init_logging(&options.loglevel);
+    if !options.skip_log_setup {
+        if let Err(message) = locust::logging::init(&options.loglevel, options.logfile.as_deref()) {
+            return fail(message);
+        }
+    }
     let plan = match options.resolve() {
         Ok(plan) => plan,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(1);
-        }
+        Err(message) => return fail(message),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: could not start the async runtime: {error}");
-            return ExitCode::from(1);
-        }
+        Err(error) => return fail(format_args!("could not start the async runtime: {error}")),
     };
     let result = runtime.block_on(locust::headless::run(plan, Events::new()));
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(1)
-        }
+        Err(error) => fail(format_args!("{error:#}")),
     }
 }

@@ -97,10 +97,16 @@ impl RunnerState {
 struct Shared {
     state: Mutex<RunnerState>,
     user_count: AtomicU64,
+    /// Users spawned so far, per class.
+    spawned: Mutex<Vec<u64>>,
     users: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Runs users in this process.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs users in this process. Cheap to share: every method takes `&self`.
 pub struct LocalRunner {
     environment: Arc<UserEnvironment>,
     classes: Vec<Arc<UserClassPlan>>,
@@ -109,8 +115,8 @@ pub struct LocalRunner {
     stop: watch::Sender<bool>,
     abandon: watch::Sender<bool>,
     kill: watch::Sender<bool>,
-    spawner: Option<JoinHandle<()>>,
-    spawning_done: watch::Receiver<bool>,
+    spawner: Mutex<Option<JoinHandle<()>>>,
+    spawning_done: watch::Sender<bool>,
 }
 
 /// Keeps the live user count true however a user ends.
@@ -119,6 +125,45 @@ struct CountGuard(Arc<Shared>);
 impl Drop for CountGuard {
     fn drop(&mut self) {
         self.0.user_count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a spawner needs, detached from the runner.
+struct Spawner {
+    environment: Arc<UserEnvironment>,
+    classes: Vec<Arc<UserClassPlan>>,
+    shared: Arc<Shared>,
+    signals: Signals,
+}
+
+impl Spawner {
+    fn spawn_user(&self, class_index: usize) {
+        static NEXT_USER_ID: AtomicU64 = AtomicU64::new(1);
+        let class = self.classes[class_index].clone();
+        let identity = UserIdentity {
+            id: NEXT_USER_ID.fetch_add(1, Ordering::Relaxed),
+            seed: rand::random(),
+            host: self
+                .environment
+                .host_override
+                .clone()
+                .or_else(|| class.host.as_deref().map(Arc::from)),
+            class: Arc::from(class.name.as_str()),
+        };
+        self.shared.user_count.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.spawned)[class_index] += 1;
+        let guard = CountGuard(self.shared.clone());
+        let user = run_user(
+            self.environment.clone(),
+            class,
+            identity,
+            self.signals.clone(),
+        );
+        let handle = tokio::spawn(async move {
+            let _guard = guard;
+            user.await;
+        });
+        lock(&self.shared.users).push(handle);
     }
 }
 
@@ -132,7 +177,8 @@ impl LocalRunner {
         let (stop, _) = watch::channel(false);
         let (abandon, _) = watch::channel(false);
         let (kill, _) = watch::channel(false);
-        let (_, spawning_done) = watch::channel(false);
+        let (spawning_done, _) = watch::channel(false);
+        let class_count = classes.len();
         Self {
             environment,
             classes: classes.into_iter().map(Arc::new).collect(),
@@ -140,12 +186,13 @@ impl LocalRunner {
             shared: Arc::new(Shared {
                 state: Mutex::new(RunnerState::Ready),
                 user_count: AtomicU64::new(0),
+                spawned: Mutex::new(vec![0; class_count]),
                 users: Mutex::new(Vec::new()),
             }),
             stop,
             abandon,
             kill,
-            spawner: None,
+            spawner: Mutex::new(None),
             spawning_done,
         }
     }
@@ -157,104 +204,95 @@ impl LocalRunner {
 
     /// The runner's state.
     pub fn state(&self) -> RunnerState {
-        *self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        *lock(&self.shared.state)
     }
 
     fn set_state(shared: &Shared, state: RunnerState) {
-        *shared.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+        *lock(&shared.state) = state;
     }
 
-    /// Start `user_count` users at `spawn_rate` users per second. `on_spawned` runs once all
-    /// are started, with the count per class.
+    /// Grow the run to `user_count` users at `spawn_rate` users per second, split across
+    /// classes by weight. Calling it again while spawning re-plans from the users spawned so
+    /// far. `on_spawned` runs once all are started, with the count per class. Lowering the
+    /// count is not supported yet: extra users keep running.
     pub fn start(
-        &mut self,
+        &self,
         user_count: u64,
         spawn_rate: f64,
         on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
     ) {
+        if let Some(previous) = lock(&self.spawner).take() {
+            previous.abort();
+        }
         let weights: Vec<u32> = self.classes.iter().map(|class| class.weight).collect();
-        let counts = apportion(user_count, &weights);
-        let order = spawn_order(&counts);
-        let per_class: Vec<(String, u64)> = self
-            .classes
+        let wanted = apportion(user_count, &weights);
+        let spawned = lock(&self.shared.spawned).clone();
+        let already: u64 = spawned.iter().sum();
+        let missing: Vec<u64> = wanted
             .iter()
-            .zip(&counts)
-            .map(|(class, count)| (class.name.clone(), *count))
+            .zip(&spawned)
+            .map(|(want, have)| want.saturating_sub(*have))
             .collect();
+        let order = spawn_order(&missing);
         tracing::info!(
             target: "locust.runners",
-            "Hatching and swarming {user_count} users at the rate {spawn_rate} users/s (0 users already running)..."
+            "Hatching and swarming {} users at the rate {spawn_rate} users/s ({already} users already running)...",
+            order.len()
         );
         Self::set_state(&self.shared, RunnerState::Spawning);
-        let (done_tx, done_rx) = watch::channel(false);
-        self.spawning_done = done_rx;
-        let environment = self.environment.clone();
-        let classes = self.classes.clone();
-        let shared = self.shared.clone();
-        let signals = Signals {
-            stop: self.stop.subscribe(),
-            abandon: self.abandon.subscribe(),
-            kill: self.kill.subscribe(),
+        let _ = self.spawning_done.send(false);
+        let done = self.spawning_done.clone();
+        let spawner = Spawner {
+            environment: self.environment.clone(),
+            classes: self.classes.clone(),
+            shared: self.shared.clone(),
+            signals: Signals {
+                stop: self.stop.subscribe(),
+                abandon: self.abandon.subscribe(),
+                kill: self.kill.subscribe(),
+            },
         };
         let interval = if spawn_rate > 0.0 && spawn_rate.is_finite() {
             Duration::from_secs_f64(1.0 / spawn_rate)
         } else {
             Duration::ZERO
         };
-        self.spawner = Some(tokio::spawn(async move {
-            static NEXT_USER_ID: AtomicU64 = AtomicU64::new(1);
+        let handle = tokio::spawn(async move {
             let started = Instant::now();
             for (position, class_index) in order.into_iter().enumerate() {
                 // Absolute schedule: no drift however long spawning takes.
                 tokio::time::sleep_until(started + interval * position as u32).await;
-                let class = classes[class_index].clone();
-                let identity = UserIdentity {
-                    id: NEXT_USER_ID.fetch_add(1, Ordering::Relaxed),
-                    seed: rand::random(),
-                    host: environment
-                        .host_override
-                        .clone()
-                        .or_else(|| class.host.as_deref().map(Arc::from)),
-                    class: Arc::from(class.name.as_str()),
-                };
-                shared.user_count.fetch_add(1, Ordering::Relaxed);
-                let guard = CountGuard(shared.clone());
-                let user = run_user(environment.clone(), class, identity, signals.clone());
-                let handle = tokio::spawn(async move {
-                    let _guard = guard;
-                    user.await;
-                });
-                shared
-                    .users
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(handle);
+                spawner.spawn_user(class_index);
             }
-            Self::set_state(&shared, RunnerState::Running);
+            Self::set_state(&spawner.shared, RunnerState::Running);
+            let per_class: Vec<(String, u64)> = spawner
+                .classes
+                .iter()
+                .zip(lock(&spawner.shared.spawned).iter())
+                .map(|(class, count)| (class.name.clone(), *count))
+                .collect();
             let summary = per_class
                 .iter()
                 .map(|(name, count)| format!("{name}: {count}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            tracing::info!(target: "locust.runners", "All users hatched: {summary} (0 already running)");
+            tracing::info!(target: "locust.runners", "All users hatched: {summary} ({already} already running)");
             on_spawned(&per_class);
-            let _ = done_tx.send(true);
-        }));
+            let _ = done.send(true);
+        });
+        *lock(&self.spawner) = Some(handle);
     }
 
-    /// Resolves once every user has been spawned.
-    pub async fn spawning_complete(&mut self) {
-        let _ = self.spawning_done.wait_for(|done| *done).await;
+    /// Resolves once the latest `start` has spawned all its users.
+    pub async fn spawning_complete(&self) {
+        let mut done = self.spawning_done.subscribe();
+        let _ = done.wait_for(|done| *done).await;
     }
 
     /// Stop all users: waiting users at once, users in a task after it (within the stop
     /// timeout), then their `on_stop`s; whatever remains after that is dropped.
-    pub async fn stop(&mut self) {
-        if let Some(spawner) = self.spawner.take() {
+    pub async fn stop(&self) {
+        if let Some(spawner) = lock(&self.spawner).take() {
             spawner.abort();
         }
         Self::set_state(&self.shared, RunnerState::Stopping);
@@ -262,13 +300,7 @@ impl LocalRunner {
         if self.stop_timeout.is_zero() {
             let _ = self.abandon.send(true);
         }
-        let handles: Vec<JoinHandle<()>> = std::mem::take(
-            &mut *self
-                .shared
-                .users
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.shared.users));
         let mut all = futures_join(handles);
         let deadline = Instant::now() + self.stop_timeout;
         let kill_at = deadline + ON_STOP_GRACE;

@@ -66,6 +66,34 @@ impl Picker {
         }
     }
 
+    /// Each node with its weight, in declaration order.
+    pub fn weights(&self) -> Vec<(u32, u64)> {
+        match self {
+            Picker::Random { cumulative, nodes } => {
+                let mut previous = 0;
+                nodes
+                    .iter()
+                    .zip(cumulative)
+                    .map(|(&node, &sum)| {
+                        let weight = sum - previous;
+                        previous = sum;
+                        (node, weight)
+                    })
+                    .collect()
+            }
+            Picker::Sequence(order) => {
+                let mut weights: Vec<(u32, u64)> = Vec::new();
+                for &node in order {
+                    match weights.iter_mut().find(|(seen, _)| *seen == node) {
+                        Some((_, weight)) => *weight += 1,
+                        None => weights.push((node, 1)),
+                    }
+                }
+                weights
+            }
+        }
+    }
+
     /// Whether there is nothing to pick.
     pub fn is_empty(&self) -> bool {
         match self {

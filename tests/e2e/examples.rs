@@ -49,7 +49,7 @@ async fn tasksets_example_browses_and_checks_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn custom_client_records_its_own_events() {
-    let run = run_example("custom-client", &[]).await;
+    let run = run_example("custom-client", &["--stop-timeout", "5"]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let gets = run.requests("kv", "get");
     assert!(gets > 0, "{}", run.stdout);

@@ -183,10 +183,11 @@ impl Run {
     /// The line of the final summary table for `method name`, split into columns.
     pub fn summary_row(&self, method: &str, name: &str) -> Option<Vec<String>> {
         let prefix = format!(" {method} {name} ");
-        let summary = self.stdout.rsplit("Response time percentiles").nth(1)?;
+        // The final table: after the last header before the percentile table.
+        let before = self.stdout.rsplit("Response time percentiles").nth(1)?;
+        let summary = before.rsplit("\n Name ").next()?;
         summary
             .lines()
-            .rev()
             .find(|line| line.starts_with(&prefix))
             .map(|line| {
                 line[prefix.len()..]

@@ -35,7 +35,21 @@ async fn each_user_keeps_its_own_cookies() {
 #[tokio::test(flavor = "multi_thread")]
 async fn names_group_urls_in_the_statistics() {
     let target = Target::start().await;
-    let run = run_fixture(&target, &["Named", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    let run = run_fixture(
+        &target,
+        &[
+            "Named",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            "2s",
+            "--stop-timeout",
+            "5",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let served = target
         .hits()
@@ -54,7 +68,21 @@ async fn names_group_urls_in_the_statistics() {
 #[tokio::test(flavor = "multi_thread")]
 async fn catch_response_lets_the_task_decide() {
     let target = Target::start().await;
-    let run = run_fixture(&target, &["Catch", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    let run = run_fixture(
+        &target,
+        &[
+            "Catch",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            "2s",
+            "--stop-timeout",
+            "5",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 1, "failures make the exit code 1\n{}", run.stderr);
     let report = run.section("Error report").expect("an error report");
     assert!(

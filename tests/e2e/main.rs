@@ -7,5 +7,6 @@ mod examples;
 mod http_behaviour;
 mod library;
 mod lifecycle;
+mod output;
 mod scheduling;
 mod tls;

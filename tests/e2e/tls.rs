@@ -87,8 +87,9 @@ async fn https_with_a_trusted_ca_and_without() {
     assert_eq!(served.load(Ordering::Relaxed), 0);
 
     // Trusted through REQUESTS_CA_BUNDLE, as with Locust's client.
+    let debug: Vec<&str> = args.iter().copied().chain(["-L", "DEBUG"]).collect();
     let run = crate::harness::locust_with_env(
-        &args,
+        &debug,
         &[("REQUESTS_CA_BUNDLE", bundle.to_str().expect("path"))],
     )
     .await;

@@ -6,14 +6,19 @@
 //! the merged data equal those of all the raw samples.
 
 mod console;
+pub mod csv;
 mod entry;
+pub mod window;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use console::{render_error_report, render_percentiles, render_stats, render_user_errors};
+pub use console::{
+    PERCENTILES, percentile_label, render_error_report, render_percentiles, render_stats,
+    render_user_errors,
+};
 pub use entry::StatsEntry;
 
 /// The name of the aggregated row.

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod file;
+
+pub use file::{ConfigFileError, OptionsError, Setting, parse_config, parse_options};
+
 use crate::component::GuestLimits;
 use crate::timespan::parse_timespan;
 
@@ -42,6 +46,10 @@ pub struct Options {
         help_heading = "Common options"
     )]
     pub locustfile: PathBuf,
+
+    /// Config file to read (after ~/.locust.conf and ./locust.conf).
+    #[arg(long, env = "LOCUST_CONFIG", help_heading = "Common options")]
+    pub config: Option<PathBuf>,
 
     /// Host to load test, e.g. http://10.21.32.33 (overrides each user class's host).
     #[arg(
@@ -81,6 +89,102 @@ pub struct Options {
           value_parser = timespan, help_heading = "Common options")]
     pub stop_timeout: Duration,
 
+    /// Interface the web UI binds to (default: all).
+    #[arg(
+        long = "web-host",
+        env = "LOCUST_WEB_HOST",
+        default_value = "*",
+        help_heading = "Web UI options"
+    )]
+    pub web_host: String,
+
+    /// Port of the web UI.
+    #[arg(
+        short = 'P',
+        long = "web-port",
+        env = "LOCUST_WEB_PORT",
+        default_value_t = 8089,
+        help_heading = "Web UI options"
+    )]
+    pub web_port: u16,
+
+    /// Basic auth for the web UI, as username:password.
+    #[arg(
+        long = "web-auth",
+        env = "LOCUST_WEB_AUTH",
+        help_heading = "Web UI options"
+    )]
+    pub web_auth: Option<String>,
+
+    /// TLS certificate to serve the web UI over HTTPS.
+    #[arg(
+        long = "tls-cert",
+        env = "LOCUST_TLS_CERT",
+        help_heading = "Web UI options"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key to serve the web UI over HTTPS.
+    #[arg(
+        long = "tls-key",
+        env = "LOCUST_TLS_KEY",
+        help_heading = "Web UI options"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Run as the master of a distributed test.
+    #[arg(long, env = "LOCUST_MODE_MASTER", help_heading = "Master options")]
+    pub master: bool,
+
+    /// Interface the master binds to (default: all).
+    #[arg(
+        long = "master-bind-host",
+        env = "LOCUST_MASTER_BIND_HOST",
+        default_value = "*",
+        help_heading = "Master options"
+    )]
+    pub master_bind_host: String,
+
+    /// Port the master binds to.
+    #[arg(
+        long = "master-bind-port",
+        env = "LOCUST_MASTER_BIND_PORT",
+        default_value_t = 5557,
+        help_heading = "Master options"
+    )]
+    pub master_bind_port: u16,
+
+    /// Workers the master waits for before starting a headless test.
+    #[arg(
+        long = "expect-workers",
+        env = "LOCUST_EXPECT_WORKERS",
+        default_value_t = 1,
+        help_heading = "Master options"
+    )]
+    pub expect_workers: u32,
+
+    /// Run as a worker of a distributed test.
+    #[arg(long, env = "LOCUST_MODE_WORKER", help_heading = "Worker options")]
+    pub worker: bool,
+
+    /// Host or IP address of the master.
+    #[arg(
+        long = "master-host",
+        env = "LOCUST_MASTER_NODE_HOST",
+        default_value = "127.0.0.1",
+        help_heading = "Worker options"
+    )]
+    pub master_host: String,
+
+    /// Port of the master.
+    #[arg(
+        long = "master-port",
+        env = "LOCUST_MASTER_NODE_PORT",
+        default_value_t = 5557,
+        help_heading = "Worker options"
+    )]
+    pub master_port: u16,
+
     /// Only run tasks with any of these tags.
     #[arg(short = 'T', long, env = "LOCUST_TAGS", num_args = 1.., value_delimiter = ' ',
           help_heading = "Tag options")]
@@ -91,6 +195,31 @@ pub struct Options {
           value_delimiter = ' ', help_heading = "Tag options")]
     pub exclude_tags: Option<Vec<String>>,
 
+    /// Write PREFIX_stats.csv, PREFIX_stats_history.csv and PREFIX_failures.csv every 2 seconds.
+    #[arg(
+        long = "csv",
+        env = "LOCUST_CSV",
+        value_name = "CSV_PREFIX",
+        help_heading = "Request statistics options"
+    )]
+    pub csv: Option<PathBuf>,
+
+    /// Add a row per entry (not only the aggregated one) to the history CSV.
+    #[arg(
+        long = "csv-full-history",
+        env = "LOCUST_CSV_FULL_HISTORY",
+        help_heading = "Request statistics options"
+    )]
+    pub csv_full_history: bool,
+
+    /// Print the statistics table every 2 seconds (also with the web UI).
+    #[arg(
+        long = "print-stats",
+        env = "LOCUST_PRINT_STATS",
+        help_heading = "Request statistics options"
+    )]
+    pub print_stats: bool,
+
     /// Print only the summary at the end, not the table every 2 seconds.
     #[arg(
         long = "only-summary",
@@ -98,6 +227,14 @@ pub struct Options {
         help_heading = "Request statistics options"
     )]
     pub only_summary: bool,
+
+    /// Reset the statistics once all users are spawned.
+    #[arg(
+        long = "reset-stats",
+        env = "LOCUST_RESET_STATS",
+        help_heading = "Request statistics options"
+    )]
+    pub reset_stats: bool,
 
     /// Exit code when the test had failures or user errors.
     #[arg(
@@ -112,6 +249,47 @@ pub struct Options {
     #[arg(short = 'L', long, env = "LOCUST_LOGLEVEL", default_value = "INFO", value_parser = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical"],
           help_heading = "Logging options")]
     pub loglevel: String,
+
+    /// Do not set up logging (a Rust program embedding the host sets up its own).
+    #[arg(
+        long = "skip-log-setup",
+        env = "LOCUST_SKIP_LOG_SETUP",
+        help_heading = "Logging options"
+    )]
+    pub skip_log_setup: bool,
+
+    /// Write the log to this file instead of standard error.
+    #[arg(long, env = "LOCUST_LOGFILE", help_heading = "Logging options")]
+    pub logfile: Option<PathBuf>,
+
+    /// Ramp up in steps of --step-users every --step-time.
+    #[arg(
+        long = "step-load",
+        env = "LOCUST_STEP_LOAD",
+        help_heading = "Step load options"
+    )]
+    pub step_load: bool,
+
+    /// Users added per step.
+    #[arg(
+        long = "step-users",
+        env = "LOCUST_STEP_USERS",
+        help_heading = "Step load options"
+    )]
+    pub step_users: Option<u64>,
+
+    /// Duration of each step, e.g. 300s, 20m, 1h30m.
+    #[arg(long = "step-time", env = "LOCUST_STEP_TIME", value_parser = timespan,
+          help_heading = "Step load options")]
+    pub step_time: Option<Duration>,
+
+    /// Print the task execution ratio of each user class and exit.
+    #[arg(long = "show-task-ratio", help_heading = "Other options")]
+    pub show_task_ratio: bool,
+
+    /// Print the task execution ratio as JSON and exit.
+    #[arg(long = "show-task-ratio-json", help_heading = "Other options")]
+    pub show_task_ratio_json: bool,
 
     /// List the user classes of the component and exit.
     #[arg(short = 'l', long, help_heading = "Other options")]
@@ -136,6 +314,38 @@ pub struct Options {
     pub user_classes: Vec<String>,
 }
 
+/// What the command is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Run a test.
+    Run,
+    /// List the user classes (`--list`).
+    List,
+    /// Print task ratios (`--show-task-ratio`, `--show-task-ratio-json`).
+    ShowTaskRatio {
+        /// As JSON.
+        json: bool,
+    },
+}
+
+/// The CSV files of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvPlan {
+    /// Files are `{prefix}_stats.csv`, `{prefix}_stats_history.csv`, `{prefix}_failures.csv`.
+    pub prefix: PathBuf,
+    /// A history row for every entry, not only the aggregated one.
+    pub full_history: bool,
+}
+
+/// Step load: add `users` every `time`, up to the total.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLoad {
+    /// Users added per step.
+    pub users: u64,
+    /// Time per step.
+    pub time: Duration,
+}
+
 /// A resolved run: what the runner and the console need, and nothing raw.
 #[derive(Clone, Debug)]
 pub struct RunPlan {
@@ -155,14 +365,20 @@ pub struct RunPlan {
     pub tags: Option<Vec<String>>,
     /// Tag exclusions.
     pub exclude_tags: Option<Vec<String>>,
-    /// Print only the end summary.
-    pub only_summary: bool,
+    /// Print the table every 2 seconds.
+    pub print_stats: bool,
+    /// CSV files to write.
+    pub csv: Option<CsvPlan>,
+    /// Reset the statistics once all users are spawned.
+    pub reset_stats: bool,
+    /// Ramp up in steps.
+    pub step_load: Option<StepLoad>,
     /// Exit code on errors.
     pub exit_code_on_error: u8,
     /// Serve the demo target.
     pub demo: bool,
-    /// Only list classes.
-    pub list: bool,
+    /// What to do.
+    pub action: Action,
     /// Classes to run.
     pub user_classes: Vec<String>,
     /// Guest sizes and budgets.
@@ -175,12 +391,39 @@ pub struct RunPlan {
 impl Options {
     /// Resolve the options into a plan, or say which option is wrong.
     pub fn resolve(self) -> Result<RunPlan, String> {
-        if !self.headless && !self.list {
+        let action = if self.show_task_ratio || self.show_task_ratio_json {
+            Action::ShowTaskRatio {
+                json: self.show_task_ratio_json,
+            }
+        } else if self.list {
+            Action::List
+        } else {
+            Action::Run
+        };
+        if self.master || self.worker {
+            return Err(
+                "distributed runs (--master, --worker) are not available in this version yet; run without them"
+                    .to_owned(),
+            );
+        }
+        if !self.headless && action == Action::Run {
             return Err(
                 "the web UI is not available in this version yet; add --headless (with -u, -r and -t) to run from the command line"
                     .to_owned(),
             );
         }
+        let step_load = match (self.step_load, self.step_users, self.step_time) {
+            (false, _, _) => None,
+            (true, Some(users), Some(time)) if users > 0 && !time.is_zero() => {
+                Some(StepLoad { users, time })
+            }
+            (true, _, _) => {
+                return Err(
+                    "--step-load needs --step-users (a positive number) and --step-time (e.g. 30s)"
+                        .to_owned(),
+                );
+            }
+        };
         if let Some(host) = &self.host {
             let parsed = url::Url::parse(host).map_err(|error| {
                 format!(
@@ -204,10 +447,16 @@ impl Options {
             stop_timeout: self.stop_timeout,
             tags: self.tags,
             exclude_tags: self.exclude_tags,
-            only_summary: self.only_summary,
+            print_stats: self.print_stats || (self.headless && !self.only_summary),
+            csv: self.csv.map(|prefix| CsvPlan {
+                prefix,
+                full_history: self.csv_full_history,
+            }),
+            reset_stats: self.reset_stats,
+            step_load,
             exit_code_on_error: self.exit_code_on_error,
             demo: self.demo,
-            list: self.list,
+            action,
             user_classes: self.user_classes,
             limits: GuestLimits {
                 max_instances,

@@ -1,0 +1,227 @@
+//! Config files (`~/.locust.conf`, `./locust.conf`, `--config FILE`) in Locust's `key = value`
+//! format. Keys are the long option names; booleans are `true`/`false`; lists are
+//! space-separated. Settings become command-line arguments placed *before* the real ones, and
+//! only for options that neither the command line nor the environment set, which gives
+//! Locust's precedence: command line > environment > config file (later files win).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches};
+
+use super::Options;
+
+/// A config file problem, naming the file, the line and the key.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigFileError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line number (0 when the file itself could not be read).
+    pub line: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// One `key = value` line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting {
+    /// Where it came from.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// The option's long name.
+    pub key: String,
+    /// The raw value.
+    pub value: String,
+}
+
+/// Parse the text of a config file.
+pub fn parse_config(file: &Path, text: &str) -> Result<Vec<Setting>, ConfigFileError> {
+    let mut settings = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with(';')
+            || line.starts_with('[')
+        {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ConfigFileError {
+                file: file.to_owned(),
+                line: index + 1,
+                message: format!("expected `key = value`, got `{line}`"),
+            });
+        };
+        settings.push(Setting {
+            file: file.to_owned(),
+            line: index + 1,
+            key: key.trim().trim_start_matches("--").to_owned(),
+            value: value.trim().trim_matches('"').to_owned(),
+        });
+    }
+    Ok(settings)
+}
+
+/// The config files that apply, in increasing priority, with their settings.
+fn read_files(explicit: Option<&Path>) -> Result<Vec<Setting>, ConfigFileError> {
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    if let Some(home) = std::env::var_os("HOME") {
+        files.push((Path::new(&home).join(".locust.conf"), false));
+    }
+    files.push((PathBuf::from("locust.conf"), false));
+    if let Some(path) = explicit {
+        files.push((path.to_owned(), true));
+    }
+    let mut settings = Vec::new();
+    for (file, required) in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => settings.extend(parse_config(&file, &text)?),
+            Err(error) if required || error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ConfigFileError {
+                    file,
+                    line: 0,
+                    message: format!("could not read the config file: {error}"),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(settings)
+}
+
+/// Turn settings into arguments for the options the command line and environment left unset.
+fn settings_to_args(
+    settings: &[Setting],
+    matches: &clap::ArgMatches,
+) -> Result<Vec<OsString>, ConfigFileError> {
+    let command = Options::command();
+    let mut args: Vec<OsString> = Vec::new();
+    for setting in settings {
+        let error = |message: String| ConfigFileError {
+            file: setting.file.clone(),
+            line: setting.line,
+            message,
+        };
+        let Some(arg) = command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(setting.key.as_str()))
+            .filter(|arg| !matches!(arg.get_long(), Some("config" | "help" | "version")))
+        else {
+            return Err(error(format!(
+                "unknown option `{}` (keys are long option names, see locust --help)",
+                setting.key
+            )));
+        };
+        if matches!(
+            matches.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        let flag = format!("--{}", setting.key);
+        let mut these: Vec<OsString> = Vec::new();
+        match arg.get_action() {
+            ArgAction::SetTrue => match setting.value.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => these.push(flag.into()),
+                "false" | "no" | "0" => {}
+                _ => {
+                    return Err(error(format!(
+                        "{} must be true or false (got \"{}\")",
+                        setting.key, setting.value
+                    )));
+                }
+            },
+            _ if arg
+                .get_num_args()
+                .is_some_and(|range| range.max_values() > 1) =>
+            {
+                these.push(flag.into());
+                these.extend(setting.value.split_whitespace().map(OsString::from));
+            }
+            _ => {
+                these.push(flag.into());
+                these.push(setting.value.clone().into());
+            }
+        }
+        // Check the value on its own so that the error names this line.
+        let mut alone: Vec<OsString> = vec!["locust".into()];
+        alone.extend(these.iter().cloned());
+        if let Err(clap_error) = Options::command().try_get_matches_from(alone) {
+            let rendered = clap_error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid value");
+            return Err(error(format!(
+                "{}: {}",
+                setting.key,
+                first.trim_start_matches("error: ")
+            )));
+        }
+        args.extend(these);
+    }
+    Ok(args)
+}
+
+/// Why the options could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    /// The command line or environment is wrong (or help/version was asked for).
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    /// A config file is wrong.
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
+}
+
+/// Parse options from `args` (program name first), the `LOCUST_*` environment and the config
+/// files, with Locust's precedence.
+pub fn parse_options<I, T>(args: I) -> Result<Options, OptionsError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let matches = Options::command().try_get_matches_from(&args)?;
+    let explicit: Option<PathBuf> = matches.get_one::<PathBuf>("config").cloned();
+    let settings = read_files(explicit.as_deref())?;
+    if settings.is_empty() {
+        return Ok(Options::from_arg_matches(&matches)?);
+    }
+    let mut merged: Vec<OsString> = vec![args.first().cloned().unwrap_or_else(|| "locust".into())];
+    merged.extend(settings_to_args(&settings, &matches)?);
+    merged.extend(args.into_iter().skip(1));
+    let matches = Options::command().try_get_matches_from(merged)?;
+    Ok(Options::from_arg_matches(&matches)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_key_value_lines() {
+        let text =
+            "# comment\n[locust]\nusers = 10\n hatch-rate=2\n\ntags = a b\nheadless = true\n";
+        let settings = parse_config(Path::new("x.conf"), text).expect("valid");
+        let pairs: Vec<(&str, &str, usize)> = settings
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str(), s.line))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("users", "10", 3),
+                ("hatch-rate", "2", 4),
+                ("tags", "a b", 6),
+                ("headless", "true", 7)
+            ]
+        );
+        let error = parse_config(Path::new("x.conf"), "users 10").expect_err("no =");
+        assert_eq!(
+            error.to_string(),
+            "x.conf:1: expected `key = value`, got `users 10`"
+        );
+    }
+}
