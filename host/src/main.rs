@@ -37,10 +37,12 @@ fn main() -> ExitCode {
         }
         Err(OptionsError::File(error)) => return fail(error),
     };
-    if !options.skip_log_setup {
-        if let Err(message) = locust::logging::init(&options.loglevel, options.logfile.as_deref()) {
-            return fail(message);
-        }
+    let logging = match options.skip_log_setup {
+        true => Ok(()),
+        false => locust::logging::init(&options.loglevel, options.logfile.as_deref()),
+    };
+    if let Err(message) = logging {
+        return fail(message);
     }
     let plan = match options.resolve() {
         Ok(plan) => plan,
