@@ -37,6 +37,15 @@ fn main() -> ExitCode {
         }
         Err(OptionsError::File(error)) => return fail(error),
     };
+    if options.dump_options {
+        return match serde_json::to_string(&options) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(error),
+        };
+    }
     let logging = match options.skip_log_setup {
         true => Ok(()),
         false => locust::logging::init(&options.loglevel, options.logfile.as_deref()),

@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(lines[1], " Task ratio per User class");
         assert_eq!(lines[3].trim_end(), " 75.0       Web");
         assert_eq!(lines[4].trim_end(), "   25.0       index");
-        assert_eq!(lines[6].trim_end(), "     50.0         read");
+        assert_eq!(lines[6].trim_end(), "     50.0       read");
         assert!(table.contains(" Total task ratio"));
     }
 }

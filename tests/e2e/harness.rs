@@ -217,9 +217,21 @@ pub async fn locust(args: &[&str]) -> Run {
 
 /// [`locust`] with extra environment variables.
 pub async fn locust_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"))
+    locust_in(&root(), args, env).await
+}
+
+/// [`locust`] in directory `dir` (where `./locust.conf` is looked for) with extra environment
+/// variables; every other `LOCUST_*` variable is removed.
+pub async fn locust_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("LOCUST_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .args(args)
-        .current_dir(root())
+        .current_dir(dir)
         .env_remove("RUST_LOG")
         .env_remove("REQUESTS_CA_BUNDLE")
         .env_remove("SSL_CERT_FILE")

@@ -7,6 +7,7 @@ mod examples;
 mod http_behaviour;
 mod library;
 mod lifecycle;
+mod options;
 mod output;
 mod scheduling;
 mod tls;

@@ -9,4 +9,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use locust::runtime::{context, events, http, log, types};
+pub use self::locust::runtime::{context, events, http, log, types};

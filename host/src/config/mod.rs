@@ -28,7 +28,7 @@ fn positive_rate(text: &str) -> Result<f64, String> {
 }
 
 /// Locust's model and interface with users written as WebAssembly components.
-#[derive(Debug, Parser)]
+#[derive(Debug, Parser, serde::Serialize)]
 #[command(
     name = "locust",
     version,
@@ -308,6 +308,11 @@ pub struct Options {
     #[arg(long = "guest-fuel", env = "LOCUST_GUEST_FUEL", default_value_t = 10_000_000_000,
           value_parser = clap::value_parser!(u64).range(1..), help_heading = "WebAssembly options")]
     pub guest_fuel: u64,
+
+    /// Print the options as read from the command line, environment and config files (JSON),
+    /// and exit.
+    #[arg(long = "dump-options", hide = true)]
+    pub dump_options: bool,
 
     /// User classes to run (all concrete classes if none are given).
     #[arg(value_name = "UserClass")]
