@@ -270,7 +270,7 @@ async fn config_file_mistakes_name_file_line_and_key() {
     for (text, expected) in [
         (
             "users = 2\nuserz = 3\n",
-            "locust.conf:2: unknown option `userz`",
+            "locust.conf:2: unknown option userz",
         ),
         (
             "\n\nusers = many\n",
@@ -305,4 +305,31 @@ async fn config_file_mistakes_name_file_line_and_key() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn the_readme_documents_every_option() {
+    use clap::CommandFactory as _;
+    let readme = std::fs::read_to_string(crate::harness::root().join("README.md")).expect("README");
+    let table = readme
+        .split("## Command-line options")
+        .nth(1)
+        .expect("the options section");
+    for arg in locust::config::Options::command().get_arguments() {
+        if arg.is_hide_set() {
+            continue;
+        }
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help") {
+            continue;
+        }
+        assert!(
+            table.contains(&format!("`--{long}`")),
+            "README lacks --{long}"
+        );
+        if let Some(env) = arg.get_env() {
+            let env = env.to_string_lossy();
+            assert!(table.contains(&format!("`{env}`")), "README lacks {env}");
+        }
+    }
 }

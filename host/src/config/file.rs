@@ -112,7 +112,7 @@ fn settings_to_args(
             .filter(|arg| !matches!(arg.get_long(), Some("config" | "help" | "version")))
         else {
             return Err(error(format!(
-                "unknown option `{}` (keys are long option names, see locust --help)",
+                "unknown option {} (keys are long option names, see locust --help)",
                 setting.key
             )));
         };
