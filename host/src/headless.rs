@@ -256,6 +256,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         plan.tags.as_deref(),
         plan.exclude_tags.as_deref(),
     )?;
+    crate::limits::raise_open_files_limit(plan.users);
     if plan.host.is_none() {
         for class in classes.iter().filter(|class| class.host.is_none()) {
             tracing::warn!(

@@ -21,3 +21,4 @@ pub mod stats;
 pub mod timespan;
 pub mod user;
 pub mod wait;
+pub mod limits;
