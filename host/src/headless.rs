@@ -2,12 +2,16 @@
 //! print the table every 2 seconds, stop on the time limit or a signal, print the summary.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 
-use crate::component::{RequestRecord, TestComponent, UserIdentity, UserState};
+use crate::component::{
+    ComponentOptions, Description, GuestLimits, OptionSpec, RequestRecord, TestComponent,
+    UserIdentity, UserState,
+};
 use crate::config::{Action, CsvPlan, RunPlan, StepLoad};
 use crate::events::{Events, Reporter};
 use crate::hooks::{GuestHooks, Hook};
@@ -23,10 +27,12 @@ const CONSOLE_INTERVAL: Duration = Duration::from_secs(2);
 const CSV_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Load a component and read its description.
-pub async fn load(plan: &RunPlan) -> anyhow::Result<(Arc<TestComponent>, Scenario)> {
-    let path = plan.locustfile.clone();
-    let limits = plan.limits;
-    let component = tokio::task::spawn_blocking(move || TestComponent::load(&path, limits))
+pub async fn load(
+    path: &Path,
+    limits: GuestLimits,
+) -> anyhow::Result<(Arc<TestComponent>, Description)> {
+    let owned = path.to_owned();
+    let component = tokio::task::spawn_blocking(move || TestComponent::load(&owned, limits))
         .await
         .context("loading the component")??;
     let component = Arc::new(component);
@@ -35,6 +41,7 @@ pub async fn load(plan: &RunPlan) -> anyhow::Result<(Arc<TestComponent>, Scenari
         seed: 0,
         host: None,
         class: Arc::from("describe"),
+        options: ComponentOptions::default(),
     };
     let reporter = Reporter {
         stats: Stats::new(),
@@ -44,14 +51,28 @@ pub async fn load(plan: &RunPlan) -> anyhow::Result<(Arc<TestComponent>, Scenari
     let mut instance = component
         .instantiate(state)
         .await
-        .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
+        .map_err(|error| anyhow!("{}: {error}", path.display()))?;
     let description = instance
         .describe()
         .await
-        .map_err(|error| anyhow!("{}: describe() failed: {error}", plan.locustfile.display()))?;
-    let scenario = Scenario::from_description(description)
-        .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
-    Ok((component, scenario))
+        .map_err(|error| anyhow!("{}: describe() failed: {error}", path.display()))?;
+    Ok((component, description))
+}
+
+/// The extra options a component declares, for `--help` and option parsing; empty when the
+/// component cannot be loaded (the run reports why).
+pub async fn component_options(path: &Path) -> Vec<OptionSpec> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    let limits = GuestLimits {
+        max_instances: 1,
+        ..GuestLimits::default()
+    };
+    match load(path, limits).await {
+        Ok((_, description)) => description.options,
+        Err(_) => Vec::new(),
+    }
 }
 
 fn print(text: &str) {
@@ -226,7 +247,10 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         tracing::info!(target: "locust.main", "demo target listening on http://{address}");
         plan.host = Some(format!("http://{address}"));
     }
-    let (component, scenario) = load(&plan).await?;
+    let (component, description) = load(&plan.locustfile, plan.limits).await?;
+    let scenario = Scenario::from_description(description)
+        .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
+    let options: ComponentOptions = Arc::new(plan.component_options.clone());
     match plan.action {
         Action::Run => {}
         Action::List => {
@@ -273,6 +297,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         scenario.hooks,
         stats.clone(),
         host_override.clone(),
+        options.clone(),
     )
     .await
     .map_err(|error| anyhow!(error))?;
@@ -302,6 +327,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             events: events.clone(),
         },
         host_override,
+        options,
     });
     let runner = Arc::new(LocalRunner::new(environment, classes, plan.stop_timeout));
 

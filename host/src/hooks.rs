@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::component::{
-    GuestInstance, HookSet, RequestRecord, TaskError, TestComponent, UserIdentity, UserState,
+    ComponentOptions, GuestInstance, HookSet, RequestRecord, TaskError, TestComponent,
+    UserIdentity, UserState,
 };
 use crate::events::{Events, Reporter};
 use crate::stats::Stats;
@@ -42,6 +43,7 @@ impl GuestHooks {
         declared: HookSet,
         stats: Stats,
         host: Option<Arc<str>>,
+        options: ComponentOptions,
     ) -> Result<Option<Self>, String> {
         if declared == HookSet::empty() {
             return Ok(None);
@@ -51,6 +53,7 @@ impl GuestHooks {
             seed: rand::random(),
             host,
             class: Arc::from("hooks"),
+            options,
         };
         let reporter = Reporter {
             stats,

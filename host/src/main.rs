@@ -1,12 +1,13 @@
-//! The `locust` command: read options (command line, `LOCUST_*` environment, config files),
-//! set up logging, run, and turn every failure into one line on stderr and a non-zero exit
-//! code.
+//! The `locust` command: read options (command line, `LOCUST_*` environment, config files, and
+//! the options the component declares), set up logging, run, and turn every failure into one
+//! line on stderr and a non-zero exit code.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use locust::config::{OptionsError, parse_options};
+use locust::config::{OptionsError, locustfile_hint, parse_options_with};
 use locust::events::Events;
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -15,8 +16,24 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_options(std::env::args_os()) {
-        Ok(options) => options,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(format_args!("could not start the async runtime: {error}")),
+    };
+    let code = run(&runtime);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+fn run(runtime: &tokio::runtime::Runtime) -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // The component may declare options of its own: read them before parsing.
+    let specs = runtime.block_on(locust::headless::component_options(&locustfile_hint(&args)));
+    let (options, component_options) = match parse_options_with(&args, &specs) {
+        Ok(parsed) => parsed,
         Err(OptionsError::Clap(error))
             if matches!(
                 error.kind(),
@@ -35,16 +52,16 @@ fn main() -> ExitCode {
             eprintln!("{line} (see locust --help)");
             return ExitCode::from(1);
         }
-        Err(OptionsError::File(error)) => return fail(error),
+        Err(error) => return fail(error),
     };
     if options.dump_options {
-        return match serde_json::to_string(&options) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(error),
+        let mut json = match serde_json::to_value(&options) {
+            Ok(json) => json,
+            Err(error) => return fail(error),
         };
+        json["component_options"] = serde_json::json!(component_options);
+        println!("{json}");
+        return ExitCode::SUCCESS;
     }
     let logging = match options.skip_log_setup {
         true => Ok(()),
@@ -53,20 +70,12 @@ fn main() -> ExitCode {
     if let Err(message) = logging {
         return fail(message);
     }
-    let plan = match options.resolve() {
+    let mut plan = match options.resolve() {
         Ok(plan) => plan,
         Err(message) => return fail(message),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(format_args!("could not start the async runtime: {error}")),
-    };
-    let result = runtime.block_on(locust::headless::run(plan, Events::new()));
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
+    plan.component_options = component_options;
+    match runtime.block_on(locust::headless::run(plan, Events::new())) {
         Ok(code) => ExitCode::from(code),
         Err(error) => fail(format_args!("{error:#}")),
     }

@@ -172,6 +172,7 @@ mod tests {
                 class("Mobile", 1, vec![node(None, NodeKind::Task, "app", 1)]),
             ],
             hooks: HookSet::empty(),
+            options: Vec::new(),
         })
         .expect("valid")
         .plan(&[], None, None)

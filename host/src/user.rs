@@ -44,6 +44,8 @@ pub struct UserEnvironment {
     pub reporter: Reporter,
     /// `--host`, which wins over each class's host.
     pub host_override: Option<Arc<str>>,
+    /// Values of the component's declared options.
+    pub options: crate::component::ComponentOptions,
 }
 
 /// Resolves when `signal` is (or becomes) true, or its sender is gone.

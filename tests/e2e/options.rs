@@ -333,3 +333,81 @@ fn the_readme_documents_every_option() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn component_options_show_in_help_and_reach_the_guest() {
+    let fixture = crate::harness::fixture().to_str().expect("path").to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().to_str().expect("path").to_owned();
+
+    let help = locust_in(dir.path(), &["-f", &fixture, "--help"], &[("HOME", &home)]).await;
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    let section = help
+        .stdout
+        .split("Component options:")
+        .nth(1)
+        .expect("a component section");
+    assert!(section.contains("--greeting <GREETING>"), "{section}");
+    assert!(
+        section.contains("What the Configured user says"),
+        "{section}"
+    );
+    assert!(section.contains("[env: LOCUST_GREETING=]"), "{section}");
+
+    let paths = |args: &'static [&'static str], env: &'static [(&'static str, &'static str)]| {
+        opt_paths(&fixture, dir.path(), &home, args, env)
+    };
+    assert_eq!(paths(&[], &[]).await, ["/opt/hello/none"], "the default");
+    std::fs::write(dir.path().join("locust.conf"), "greeting = from-file\n").expect("config");
+    assert_eq!(
+        paths(&[], &[]).await,
+        ["/opt/from-file/none"],
+        "config file"
+    );
+    assert_eq!(
+        paths(&[], &[("LOCUST_GREETING", "from-env")]).await,
+        ["/opt/from-env/none"]
+    );
+    assert_eq!(
+        paths(
+            &["--greeting", "from-cli", "--unset", "set"],
+            &[("LOCUST_GREETING", "from-env")]
+        )
+        .await,
+        ["/opt/from-cli/set"],
+        "the command line wins"
+    );
+}
+
+/// Run the Configured user for a second and return the distinct option paths it requested.
+async fn opt_paths(
+    fixture: &str,
+    dir: &std::path::Path,
+    home: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<String> {
+    let target = crate::harness::Target::start().await;
+    let mut all = vec![
+        "-f",
+        fixture,
+        "--headless",
+        "--host",
+        target.url.as_str(),
+        "Configured",
+    ];
+    all.extend(["-u", "1", "-t", "1s"]);
+    all.extend(args);
+    let mut env = env.to_vec();
+    env.push(("HOME", home));
+    let run = locust_in(dir, &all, &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut paths: Vec<String> = target
+        .hits()
+        .into_iter()
+        .map(|hit| hit.path)
+        .filter(|path| path.starts_with("/opt/"))
+        .collect();
+    paths.dedup();
+    paths
+}

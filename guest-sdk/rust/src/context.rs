@@ -16,3 +16,9 @@ pub fn user_id() -> u64 {
 pub fn random_seed() -> u64 {
     context::random_seed()
 }
+
+/// The value of an option declared with [`Scenario::option`](crate::Scenario::option), or its
+/// default; `None` if unset.
+pub fn option(name: &str) -> Option<String> {
+    context::get_option(name)
+}

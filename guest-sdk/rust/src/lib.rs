@@ -57,7 +57,7 @@ pub mod bindings {
     });
 }
 
-pub use context::{host, random_seed, user_id};
+pub use context::{host, option, random_seed, user_id};
 pub use exit::{TaskExit, TaskResult, fail, interrupt, stop_user};
 pub use http::{CaughtResponse, HttpClient, RequestBuilder, Response};
 pub use scenario::{Scenario, Task, TaskSet, UserClass};

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use crate::bindings::locust::runtime::types::{
-    self as wire, Description, HookSet, NodeKind, RequestRecord, TaskNode,
+    self as wire, Description, HookSet, NodeKind, OptionSpec, RequestRecord, TaskNode,
 };
 use crate::exit::TaskResult;
 use crate::wait::{Wait, constant};
@@ -21,6 +21,7 @@ pub struct Scenario {
     pub(crate) test_start: Option<Hook>,
     pub(crate) test_stop: Option<Hook>,
     pub(crate) on_request: Option<RequestListener>,
+    pub(crate) options: Vec<OptionSpec>,
 }
 
 impl Scenario {
@@ -32,6 +33,18 @@ impl Scenario {
     /// Add a user class.
     pub fn user<U: Default + 'static>(mut self, class: UserClass<U>) -> Self {
         self.classes.push(Rc::new(class));
+        self
+    }
+
+    /// Declare an extra command-line option (Locust's `init_command_line_parser`): `--name`,
+    /// `LOCUST_NAME` or `name = ...` in a config file; read it with
+    /// [`option`](crate::option).
+    pub fn option(mut self, name: &str, default: Option<&str>, help: &str) -> Self {
+        self.options.push(OptionSpec {
+            name: name.to_owned(),
+            default: default.map(str::to_owned),
+            help: help.to_owned(),
+        });
         self
     }
 
@@ -75,6 +88,7 @@ impl Scenario {
         Description {
             classes: self.classes.iter().map(|class| class.describe()).collect(),
             hooks,
+            options: self.options.clone(),
         }
     }
 }

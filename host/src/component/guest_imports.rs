@@ -53,4 +53,8 @@ impl context::Host for UserState {
     async fn random_seed(&mut self) -> u64 {
         self.identity.seed
     }
+
+    async fn get_option(&mut self, name: String) -> Option<String> {
+        self.identity.options.get(&name).cloned()
+    }
 }

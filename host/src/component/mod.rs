@@ -25,11 +25,11 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use bindings::types::{
-    Description, HookSet, NodeKind, RequestRecord, TaskError, TaskNode, TaskOutcome,
+    Description, HookSet, NodeKind, OptionSpec, RequestRecord, TaskError, TaskNode, TaskOutcome,
     UserClass as ClassDescription, WaitPolicy,
 };
 pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
-pub use state::{UserIdentity, UserState};
+pub use state::{ComponentOptions, UserIdentity, UserState};
 
 use bindings::{UserComponent, UserComponentPre};
 

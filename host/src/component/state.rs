@@ -23,7 +23,12 @@ pub struct UserIdentity {
     pub host: Option<Arc<str>>,
     /// The user class's name, for logs.
     pub class: Arc<str>,
+    /// Values of the component's declared options (`context.get-option`).
+    pub options: ComponentOptions,
 }
+
+/// Values of a component's declared options, by name; shared by all users.
+pub type ComponentOptions = Arc<std::collections::BTreeMap<String, String>>;
 
 /// A `catch-response` request waiting for the guest's verdict.
 #[derive(Debug)]

@@ -8,7 +8,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
-use clap::{ArgAction, CommandFactory, FromArgMatches};
+use std::collections::BTreeMap;
+
+use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches};
+
+use crate::component::OptionSpec;
 
 use super::Options;
 
@@ -97,8 +101,8 @@ fn read_files(explicit: Option<&Path>) -> Result<Vec<Setting>, ConfigFileError> 
 fn settings_to_args(
     settings: &[Setting],
     matches: &clap::ArgMatches,
+    command: &Command,
 ) -> Result<Vec<OsString>, ConfigFileError> {
-    let command = Options::command();
     let mut args: Vec<OsString> = Vec::new();
     for setting in settings {
         let error = |message: String| ConfigFileError {
@@ -150,7 +154,7 @@ fn settings_to_args(
         // Check the value on its own so that the error names this line.
         let mut alone: Vec<OsString> = vec!["locust".into()];
         alone.extend(these.iter().cloned());
-        if let Err(clap_error) = Options::command().try_get_matches_from(alone) {
+        if let Err(clap_error) = command.clone().try_get_matches_from(alone) {
             let rendered = clap_error.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid value");
             return Err(error(format!(
@@ -173,6 +177,95 @@ pub enum OptionsError {
     /// A config file is wrong.
     #[error(transparent)]
     File(#[from] ConfigFileError),
+    /// The component declares an unusable option.
+    #[error("{0}")]
+    Component(String),
+}
+
+/// The clap id of a component option.
+fn component_id(name: &str) -> String {
+    format!("component:{name}")
+}
+
+/// The command line: our options plus the component's, under their own heading.
+pub fn command_with(specs: &[OptionSpec]) -> Result<Command, String> {
+    let mut command = Options::command();
+    for spec in specs {
+        let valid = !spec.name.is_empty()
+            && spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(format!(
+                "the component declares an option named \"{}\"; option names are lower-case letters, digits and dashes",
+                spec.name
+            ));
+        }
+        if command
+            .get_arguments()
+            .any(|arg| arg.get_long() == Some(spec.name.as_str()))
+        {
+            return Err(format!(
+                "the component declares --{}, which is already a locust option; rename it",
+                spec.name
+            ));
+        }
+        let env = format!(
+            "LOCUST_{}",
+            spec.name.to_ascii_uppercase().replace('-', "_")
+        );
+        let mut arg = Arg::new(component_id(&spec.name))
+            .long(spec.name.clone())
+            .value_name(spec.name.to_ascii_uppercase().replace('-', "_"))
+            .env(env)
+            .help(spec.help.clone())
+            .help_heading("Component options")
+            .action(ArgAction::Set);
+        if let Some(default) = &spec.default {
+            arg = arg.default_value(default.clone());
+        }
+        command = command.arg(arg);
+    }
+    Ok(command)
+}
+
+/// The component the command line, environment or config files name (`-f`), looked up
+/// before the options are parsed so that the component's own options can be added.
+pub fn locustfile_hint(args: &[OsString]) -> PathBuf {
+    let text: Vec<String> = args
+        .iter()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let mut found = None;
+    let mut config = None;
+    for (index, arg) in text.iter().enumerate() {
+        let next = || text.get(index + 1).cloned();
+        if arg == "-f" || arg == "--locustfile" {
+            found = next().or(found);
+        } else if let Some(value) = arg.strip_prefix("--locustfile=") {
+            found = Some(value.to_owned());
+        } else if let Some(value) = arg.strip_prefix("-f").filter(|value| !value.is_empty()) {
+            found = Some(value.to_owned());
+        } else if arg == "--config" {
+            config = next().or(config);
+        } else if let Some(value) = arg.strip_prefix("--config=") {
+            config = Some(value.to_owned());
+        }
+    }
+    if let Some(path) = found.or_else(|| std::env::var("LOCUST_LOCUSTFILE").ok()) {
+        return PathBuf::from(path);
+    }
+    let config = config
+        .or_else(|| std::env::var("LOCUST_CONFIG").ok())
+        .map(PathBuf::from);
+    read_files(config.as_deref())
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .find(|setting| setting.key == "locustfile")
+        .map(|setting| PathBuf::from(setting.value))
+        .unwrap_or_else(|| PathBuf::from("locustfile.wasm"))
 }
 
 /// Parse options from `args` (program name first), the `LOCUST_*` environment and the config
@@ -183,17 +276,36 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let matches = Options::command().try_get_matches_from(&args)?;
+    parse_options_with(&args, &[]).map(|(options, _)| options)
+}
+
+/// [`parse_options`] with the options a component declared; returns their values too.
+pub fn parse_options_with(
+    args: &[OsString],
+    specs: &[OptionSpec],
+) -> Result<(Options, BTreeMap<String, String>), OptionsError> {
+    let command = command_with(specs).map_err(OptionsError::Component)?;
+    let matches = command.clone().try_get_matches_from(args)?;
     let explicit: Option<PathBuf> = matches.get_one::<PathBuf>("config").cloned();
     let settings = read_files(explicit.as_deref())?;
-    if settings.is_empty() {
-        return Ok(Options::from_arg_matches(&matches)?);
-    }
-    let mut merged: Vec<OsString> = vec![args.first().cloned().unwrap_or_else(|| "locust".into())];
-    merged.extend(settings_to_args(&settings, &matches)?);
-    merged.extend(args.into_iter().skip(1));
-    let matches = Options::command().try_get_matches_from(merged)?;
-    Ok(Options::from_arg_matches(&matches)?)
+    let matches = if settings.is_empty() {
+        matches
+    } else {
+        let mut merged: Vec<OsString> =
+            vec![args.first().cloned().unwrap_or_else(|| "locust".into())];
+        merged.extend(settings_to_args(&settings, &matches, &command)?);
+        merged.extend(args.iter().skip(1).cloned());
+        command.try_get_matches_from(merged)?
+    };
+    let values = specs
+        .iter()
+        .filter_map(|spec| {
+            matches
+                .get_one::<String>(&component_id(&spec.name))
+                .map(|value| (spec.name.clone(), value.clone()))
+        })
+        .collect();
+    Ok((Options::from_arg_matches(&matches)?, values))
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ use clap::Parser;
 
 mod file;
 
-pub use file::{ConfigFileError, OptionsError, Setting, parse_config, parse_options};
+pub use file::{
+    ConfigFileError, OptionsError, Setting, command_with, locustfile_hint, parse_config,
+    parse_options, parse_options_with,
+};
 
 use crate::component::GuestLimits;
 use crate::timespan::parse_timespan;
@@ -391,6 +394,8 @@ pub struct RunPlan {
     /// Extra CA certificates to trust for HTTPS targets (PEM), from `REQUESTS_CA_BUNDLE` or
     /// `SSL_CERT_FILE`, as Locust's HTTP client honours them.
     pub ca_bundle: Option<PathBuf>,
+    /// Values of the options the component declared, by name.
+    pub component_options: std::collections::BTreeMap<String, String>,
 }
 
 impl Options {
@@ -473,6 +478,7 @@ impl Options {
                 .filter_map(std::env::var_os)
                 .find(|value| !value.is_empty())
                 .map(PathBuf::from),
+            component_options: std::collections::BTreeMap::new(),
         })
     }
 }
