@@ -5,12 +5,15 @@
 
 use std::fmt;
 use std::fs::OpenOptions;
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Mutex;
 
 use time::macros::format_description;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, UtcTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -85,21 +88,26 @@ pub fn init(level: &str, logfile: Option<&Path>) -> Result<(), String> {
         )),
         hostname: hostname(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(level))
-        .event_format(format);
+    let layer = tracing_subscriber::fmt::layer().event_format(format);
+    let registry = tracing_subscriber::registry().with(filter(level));
     let result = match logfile {
         Some(path) => {
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|error| {
-                    format!("could not open the log file {}: {error}", path.display())
-                })?;
-            builder.with_writer(Mutex::new(file)).try_init()
+                .map_err(|error| format!("could not open the log file {}: {error}", path.display()))?;
+            registry
+                .with(layer.with_writer(Mutex::new(file)).with_ansi(false))
+                .try_init()
         }
-        None => builder.with_writer(std::io::stderr).try_init(),
+        None => registry
+            .with(
+                layer
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
+            .try_init(),
     };
     result.map_err(|error| format!("could not set up logging: {error}"))
 }

@@ -297,4 +297,51 @@ async fn logfile_gets_the_log_but_not_the_tables() {
         "the log went to the file: {}",
         run.stderr
     );
+    // Guest log calls land in the same log, with their user class.
+    assert!(
+        log.contains("/INFO/locust.user: lifecycle user starting class=\"Lifecycle\""),
+        "{log}"
+    );
+
+    // --skip-log-setup: no log at all (an embedding program sets up its own).
+    let run = run_fixture(
+        &target,
+        &["Lifecycle", "-u", "1", "-t", "1s", "--skip-log-setup"],
+    )
+    .await;
+    assert_eq!(run.code, 0);
+    assert!(run.stderr.trim().is_empty(), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_ratios_in_both_shapes() {
+    let fixture = crate::harness::fixture().to_str().expect("path").to_owned();
+    let run = crate::harness::locust(&[
+        "-f",
+        &fixture,
+        "--show-task-ratio-json",
+        "Nested",
+        "Weighted",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(json["per_class"]["Nested"]["ratio"], 0.5);
+    assert_eq!(
+        json["per_class"]["Nested"]["tasks"]["Forum"]["tasks"]["read"]["ratio"],
+        0.75
+    );
+    assert_eq!(
+        json["total"]["Nested"]["tasks"]["Forum"]["tasks"]["read"]["ratio"],
+        0.1875
+    );
+    assert_eq!(json["total"]["Weighted"]["tasks"]["b"]["ratio"], 0.375);
+    let run = crate::harness::locust(&["-f", &fixture, "--show-task-ratio", "Weighted"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(" Task ratio per User class"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("   75.0       b"), "{}", run.stdout);
 }
