@@ -1,5 +1,6 @@
-//! A headless run from start to summary: load the component, start the hooks and the users,
-//! print the table every 2 seconds, stop on the time limit or a signal, print the summary.
+//! A run from start to summary: load the component, prepare the session (hooks, CSV files,
+//! the console table every 2 seconds), then either start at once and stop on the time limit
+//! or a signal (`--headless`), or serve the web UI until a signal; print the summary.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -9,17 +10,14 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 
 use crate::component::{
-    ComponentOptions, Description, GuestLimits, OptionSpec, RequestRecord, TestComponent,
-    UserIdentity, UserState,
+    ComponentOptions, Description, GuestLimits, OptionSpec, TestComponent, UserIdentity, UserState,
 };
-use crate::config::{Action, CsvPlan, RunPlan, StepLoad};
+use crate::config::{Action, CsvPlan, RunPlan};
 use crate::events::{Events, Reporter};
-use crate::hooks::{GuestHooks, Hook};
-use crate::runner::LocalRunner;
 use crate::scenario::Scenario;
+use crate::session::{SessionParts, TestSession};
 use crate::stats::csv::CsvWriter;
 use crate::stats::{self, Stats};
-use crate::user::UserEnvironment;
 
 /// How often the console table is printed.
 const CONSOLE_INTERVAL: Duration = Duration::from_secs(2);
@@ -105,65 +103,16 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// What happens each time a ramp step has spawned its users: the `spawning_complete` event,
-/// and `--reset-stats`.
-#[derive(Clone)]
-struct SpawnedHandler {
-    events: Arc<Events>,
-    stats: Option<Stats>,
-}
-
-impl SpawnedHandler {
-    fn callback(&self) -> impl FnOnce(&[(String, u64)]) + Send + 'static {
-        let handler = self.clone();
-        move |per_class| {
-            handler
-                .events
-                .fire_spawning_complete(per_class.iter().map(|(_, count)| count).sum());
-            if let Some(stats) = &handler.stats {
-                tracing::info!(target: "locust.runners", "Resetting stats");
-                stats.reset();
-            }
-        }
-    }
-}
-
-/// Spawn the users: all at once, or in steps of `--step-users` every `--step-time` (the last
-/// step capped at the total).
-async fn ramp_up(
-    runner: Arc<LocalRunner>,
-    users: u64,
-    spawn_rate: f64,
-    step_load: Option<StepLoad>,
-    spawned: SpawnedHandler,
-) {
-    let Some(step) = step_load else {
-        runner.start(users, spawn_rate, spawned.callback());
-        return;
-    };
-    let mut target = 0;
-    loop {
-        target = (target + step.users).min(users);
-        runner.start(target, spawn_rate, spawned.callback());
-        tracing::info!(target: "locust.runners", "Step loading: start hatch job of {target} user.");
-        if target >= users {
-            tracing::info!(target: "locust.runners", "Step Load is finished.");
-            return;
-        }
-        tokio::time::sleep(step.time).await;
-    }
-}
-
 /// The CSV files of a run: written every 2 seconds and once more at the end.
-struct CsvOutput {
+pub(crate) struct CsvOutput {
     writer: Arc<Mutex<CsvWriter>>,
-    stats: Stats,
-    runner: Arc<LocalRunner>,
+    session: Arc<TestSession>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl CsvOutput {
-    fn start(plan: &CsvPlan, stats: Stats, runner: Arc<LocalRunner>) -> anyhow::Result<Self> {
+    pub(crate) fn start(plan: &CsvPlan, session: Arc<TestSession>) -> anyhow::Result<Self> {
+        let stats = session.stats().clone();
         let writer = CsvWriter::new(&plan.prefix, plan.full_history)
             .and_then(|mut writer| {
                 writer.write(&stats.snapshot(), stats::unix_now(), 0)?;
@@ -177,28 +126,27 @@ impl CsvOutput {
             })?;
         let writer = Arc::new(Mutex::new(writer));
         let task = {
-            let (writer, stats, runner) = (writer.clone(), stats.clone(), runner.clone());
+            let (writer, session) = (writer.clone(), session.clone());
             tokio::spawn(async move {
                 // The files were just written once; the next write is one interval later.
                 let first = tokio::time::Instant::now() + CSV_INTERVAL;
                 let mut ticks = tokio::time::interval_at(first, CSV_INTERVAL);
                 loop {
                     ticks.tick().await;
-                    Self::write(&writer, &stats, &runner).await;
+                    Self::write(&writer, &session).await;
                 }
             })
         };
         Ok(Self {
             writer,
-            stats,
-            runner,
+            session,
             task,
         })
     }
 
-    async fn write(writer: &Arc<Mutex<CsvWriter>>, stats: &Stats, runner: &LocalRunner) {
-        let snapshot = stats.snapshot();
-        let users = runner.user_count();
+    async fn write(writer: &Arc<Mutex<CsvWriter>>, session: &TestSession) {
+        let snapshot = session.stats().snapshot();
+        let users = session.user_count();
         let writer = writer.clone();
         let result = tokio::task::spawn_blocking(move || {
             writer
@@ -218,19 +166,9 @@ impl CsvOutput {
         }
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.task.abort();
-        Self::write(&self.writer, &self.stats, &self.runner).await;
-    }
-}
-
-/// Run a test-wide hook; its failure is logged, and the test goes on (as in Locust).
-async fn call_logged(hooks: Option<&GuestHooks>, hook: Hook) {
-    if let Some(Err(error)) = match hooks {
-        Some(hooks) => Some(hooks.call(hook).await),
-        None => None,
-    } {
-        tracing::error!(target: "locust.main", "{error}");
+        Self::write(&self.writer, &self.session).await;
     }
 }
 
@@ -281,74 +219,25 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         plan.exclude_tags.as_deref(),
     )?;
     crate::limits::raise_open_files_limit(plan.users);
-    if plan.host.is_none() {
-        for class in classes.iter().filter(|class| class.host.is_none()) {
-            tracing::warn!(
-                target: "locust.main",
-                "user class {} has no host and --host is not set: requests to relative URLs will fail",
-                class.name
-            );
-        }
-    }
-    let stats = Stats::new();
-    let host_override: Option<Arc<str>> = plan.host.as_deref().map(Arc::from);
-    let hooks = GuestHooks::start(
-        component.clone(),
-        scenario.hooks,
-        stats.clone(),
-        host_override.clone(),
-        options.clone(),
+    let session = TestSession::prepare(
+        SessionParts {
+            component,
+            classes,
+            hooks: scenario.hooks,
+            options,
+            host: plan.host.clone(),
+            stop_timeout: plan.stop_timeout,
+            reset_stats: plan.reset_stats,
+        },
+        events,
     )
-    .await
-    .map_err(|error| anyhow!(error))?;
-    let mut events = events;
-    if let Some(hooks) = hooks.clone().filter(GuestHooks::wants_requests) {
-        events.on_request(move |event| {
-            hooks.request(RequestRecord {
-                request_type: event.request_type.to_owned(),
-                name: event.name.to_owned(),
-                response_time_ms: event.response_time.as_secs_f64() * 1000.0,
-                response_length: event.response_length,
-                error: event.error.map(str::to_owned),
-            });
-        });
-    }
-    let events = Arc::new(events);
-    if let Some(hooks) = &hooks {
-        hooks
-            .call(Hook::Init)
-            .await
-            .map_err(|error| anyhow!(error))?;
-    }
-    let environment = Arc::new(UserEnvironment {
-        component,
-        reporter: Reporter {
-            stats: stats.clone(),
-            events: events.clone(),
-        },
-        host_override,
-        options,
-    });
-    let runner = Arc::new(LocalRunner::new(environment, classes, plan.stop_timeout));
-
-    events.fire_test_start();
-    call_logged(hooks.as_ref(), Hook::TestStart).await;
-    let ramp = tokio::spawn(ramp_up(
-        runner.clone(),
-        plan.users,
-        plan.spawn_rate,
-        plan.step_load,
-        SpawnedHandler {
-            events: events.clone(),
-            stats: plan.reset_stats.then(|| stats.clone()),
-        },
-    ));
-    if let Some(limit) = plan.run_time {
-        tracing::info!(target: "locust.main", "Run time limit set to {} seconds", limit.as_secs());
-    }
-
+    .await?;
+    let csv = match &plan.csv {
+        Some(csv) => Some(CsvOutput::start(csv, session.clone())?),
+        None => None,
+    };
     let printer = plan.print_stats.then(|| {
-        let stats = stats.clone();
+        let stats = session.stats().clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(CONSOLE_INTERVAL);
             loop {
@@ -357,31 +246,41 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             }
         })
     });
-    let csv = match &plan.csv {
-        Some(csv) => Some(CsvOutput::start(csv, stats.clone(), runner.clone())?),
-        None => None,
-    };
-
-    let time_limit = async {
-        match plan.run_time {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
+    if plan.headless {
+        session
+            .start(plan.users, plan.spawn_rate, None, plan.step_load)
+            .await;
+        if let Some(limit) = plan.run_time {
+            tracing::info!(target: "locust.main", "Run time limit set to {} seconds", limit.as_secs());
         }
-    };
-    tokio::select! {
-        _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
-        signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
+        let time_limit = async {
+            match plan.run_time {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
+            signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
+        }
+    } else {
+        let web = crate::web::WebUi::new(session.clone(), plan.web.clone())
+            .serve()
+            .await
+            .context("starting the web UI")?;
+        tracing::info!(target: "locust.main", "Starting web interface at {}", web.url());
+        let signal = shutdown_signal().await;
+        tracing::info!(target: "locust.main", "Got {signal}, stopping Locust.");
     }
-    ramp.abort();
-    runner.stop().await;
-    call_logged(hooks.as_ref(), Hook::TestStop).await;
-    events.fire_test_stop();
+    session.stop().await;
     if let Some(printer) = printer {
         printer.abort();
     }
     if let Some(csv) = csv {
         csv.finish().await;
     }
+    let stats = session.stats().clone();
+    let events = session.events().clone();
 
     let summary = stats.snapshot();
     print(&stats::render_stats(&summary, false));

@@ -12,12 +12,12 @@ use std::sync::Mutex;
 use time::macros::format_description;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, UtcTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 type Timer = UtcTime<&'static [time::format_description::FormatItem<'static>]>;
 
@@ -96,7 +96,9 @@ pub fn init(level: &str, logfile: Option<&Path>) -> Result<(), String> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|error| format!("could not open the log file {}: {error}", path.display()))?;
+                .map_err(|error| {
+                    format!("could not open the log file {}: {error}", path.display())
+                })?;
             registry
                 .with(layer.with_writer(Mutex::new(file)).with_ansi(false))
                 .try_init()

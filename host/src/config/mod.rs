@@ -345,6 +345,21 @@ pub struct CsvPlan {
     pub full_history: bool,
 }
 
+/// Where and how the web UI is served.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebPlan {
+    /// Interface (`*` for all).
+    pub host: String,
+    /// Port (0 picks a free one).
+    pub port: u16,
+    /// HTTP basic credentials required on every route.
+    pub auth: Option<(String, String)>,
+    /// Certificate and key files to serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Show the step-load fields in the start form.
+    pub step_load: bool,
+}
+
 /// Step load: add `users` every `time`, up to the total.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepLoad {
@@ -373,6 +388,10 @@ pub struct RunPlan {
     pub tags: Option<Vec<String>>,
     /// Tag exclusions.
     pub exclude_tags: Option<Vec<String>>,
+    /// Start at once, without the web UI.
+    pub headless: bool,
+    /// The web UI, when not headless.
+    pub web: WebPlan,
     /// Print the table every 2 seconds.
     pub print_stats: bool,
     /// CSV files to write.
@@ -416,12 +435,24 @@ impl Options {
                     .to_owned(),
             );
         }
-        if !self.headless && action == Action::Run {
-            return Err(
-                "the web UI is not available in this version yet; add --headless (with -u, -r and -t) to run from the command line"
-                    .to_owned(),
-            );
-        }
+        let auth = match &self.web_auth {
+            None => None,
+            Some(text) => match text.split_once(':') {
+                Some((user, password)) if !user.is_empty() => {
+                    Some((user.to_owned(), password.to_owned()))
+                }
+                _ => {
+                    return Err(format!(
+                        "--web-auth must be username:password (got \"{text}\")"
+                    ));
+                }
+            },
+        };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+        };
         let step_load = match (self.step_load, self.step_users, self.step_time) {
             (false, _, _) => None,
             (true, Some(users), Some(time)) if users > 0 && !time.is_zero() => {
@@ -457,6 +488,14 @@ impl Options {
             stop_timeout: self.stop_timeout,
             tags: self.tags,
             exclude_tags: self.exclude_tags,
+            headless: self.headless,
+            web: WebPlan {
+                host: self.web_host.clone(),
+                port: self.web_port,
+                auth,
+                tls,
+                step_load: self.step_load,
+            },
             print_stats: self.print_stats || (self.headless && !self.only_summary),
             csv: self.csv.map(|prefix| CsvPlan {
                 prefix,
@@ -533,7 +572,9 @@ mod tests {
             .expect("parses")
             .resolve();
         assert!(plan.is_err());
-        let plan = parse(&["-u", "1"]).expect("parses").resolve();
-        assert!(plan.expect_err("needs headless").contains("--headless"));
+        let plan = parse(&["--web-auth", "nocolon"]).expect("parses").resolve();
+        assert!(plan.expect_err("bad auth").contains("username:password"));
+        let plan = parse(&["--tls-cert", "c.pem"]).expect("parses").resolve();
+        assert!(plan.expect_err("half tls").contains("go together"));
     }
 }

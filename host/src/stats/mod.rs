@@ -258,6 +258,14 @@ impl Stats {
         merged.clone()
     }
 
+    /// Merge what every thread recorded and let `read` look at the whole, without copying it.
+    /// Recording goes on meanwhile (into the threads' shards).
+    pub fn read<R>(&self, read: impl FnOnce(&RequestStats) -> R) -> R {
+        let mut merged = lock(&self.inner.merged);
+        self.drain_into(&mut merged);
+        read(&merged)
+    }
+
     /// Forget everything recorded so far (`--reset-stats`, the web UI's reset).
     pub fn reset(&self) {
         let mut merged = lock(&self.inner.merged);

@@ -38,6 +38,17 @@ impl CurrentWindow {
             .chain(std::iter::once(&stats.total))
             .map(|entry| (key(entry), entry.histogram().clone()))
             .collect();
+        self.push(histograms, now);
+    }
+
+    /// Like [`observe`](Self::observe) for the aggregated row only (cheap with many entries).
+    pub fn observe_total(&mut self, stats: &RequestStats, now: f64) {
+        let histograms =
+            std::iter::once((key(&stats.total), stats.total.histogram().clone())).collect();
+        self.push(histograms, now);
+    }
+
+    fn push(&mut self, histograms: HashMap<Key, Histogram<u64>>, now: f64) {
         self.samples.push_back((now, histograms));
         while self
             .samples

@@ -1,0 +1,284 @@
+//! A test session: a loaded component with its classes, statistics, event listeners and hooks,
+//! in which tests are started, edited and stopped — once from the command line (headless), or
+//! any number of times from the web UI. Each start gets a fresh [`LocalRunner`]; the
+//! statistics carry over until reset, as in Locust.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use tokio::task::JoinHandle;
+
+use crate::component::{ComponentOptions, HookSet, RequestRecord, TestComponent};
+use crate::config::StepLoad;
+use crate::events::{Events, Reporter};
+use crate::hooks::{GuestHooks, Hook};
+use crate::runner::{LocalRunner, RunnerState};
+use crate::scenario::UserClassPlan;
+use crate::stats::Stats;
+use crate::user::UserEnvironment;
+
+/// What a session is made of.
+pub struct SessionParts {
+    /// The loaded component.
+    pub component: Arc<TestComponent>,
+    /// The classes to spawn (selected and tag-filtered).
+    pub classes: Vec<UserClassPlan>,
+    /// The hooks the component declared.
+    pub hooks: HookSet,
+    /// Values of the component's options.
+    pub options: ComponentOptions,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--stop-timeout`.
+    pub stop_timeout: Duration,
+    /// `--reset-stats`.
+    pub reset_stats: bool,
+}
+
+struct ActiveRun {
+    runner: Arc<LocalRunner>,
+    ramp: JoinHandle<()>,
+}
+
+/// A loaded test that can be started and stopped.
+pub struct TestSession {
+    component: Arc<TestComponent>,
+    classes: Vec<UserClassPlan>,
+    stats: Stats,
+    events: Arc<Events>,
+    hooks: Option<GuestHooks>,
+    options: ComponentOptions,
+    host: Mutex<Option<String>>,
+    stop_timeout: Duration,
+    reset_stats: bool,
+    run: tokio::sync::Mutex<Option<ActiveRun>>,
+    finished: Mutex<RunnerState>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What happens each time a ramp step has spawned its users: the `spawning_complete` event,
+/// and `--reset-stats`.
+#[derive(Clone)]
+struct SpawnedHandler {
+    events: Arc<Events>,
+    stats: Option<Stats>,
+}
+
+impl SpawnedHandler {
+    fn callback(&self) -> impl FnOnce(&[(String, u64)]) + Send + 'static {
+        let handler = self.clone();
+        move |per_class| {
+            handler
+                .events
+                .fire_spawning_complete(per_class.iter().map(|(_, count)| count).sum());
+            if let Some(stats) = &handler.stats {
+                tracing::info!(target: "locust.runners", "Resetting stats");
+                stats.reset();
+            }
+        }
+    }
+}
+
+/// Spawn the users: all at once, or in steps of `--step-users` every `--step-time` (the last
+/// step capped at the total).
+async fn ramp_up(
+    runner: Arc<LocalRunner>,
+    users: u64,
+    spawn_rate: f64,
+    step_load: Option<StepLoad>,
+    spawned: SpawnedHandler,
+) {
+    let Some(step) = step_load else {
+        runner.start(users, spawn_rate, spawned.callback());
+        return;
+    };
+    let mut target = 0;
+    loop {
+        target = (target + step.users).min(users);
+        runner.start(target, spawn_rate, spawned.callback());
+        tracing::info!(target: "locust.runners", "Step loading: start hatch job of {target} user.");
+        if target >= users {
+            tracing::info!(target: "locust.runners", "Step Load is finished.");
+            return;
+        }
+        tokio::time::sleep(step.time).await;
+    }
+}
+
+impl TestSession {
+    /// Start the component's hooks (running `init`) and make a session ready to start tests.
+    pub async fn prepare(parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
+        let stats = Stats::new();
+        let hooks = GuestHooks::start(
+            parts.component.clone(),
+            parts.hooks,
+            stats.clone(),
+            parts.host.as_deref().map(Arc::from),
+            parts.options.clone(),
+        )
+        .await
+        .map_err(|error| anyhow!(error))?;
+        let mut events = events;
+        if let Some(hooks) = hooks.clone().filter(GuestHooks::wants_requests) {
+            events.on_request(move |event| {
+                hooks.request(RequestRecord {
+                    request_type: event.request_type.to_owned(),
+                    name: event.name.to_owned(),
+                    response_time_ms: event.response_time.as_secs_f64() * 1000.0,
+                    response_length: event.response_length,
+                    error: event.error.map(str::to_owned),
+                });
+            });
+        }
+        if let Some(hooks) = &hooks {
+            hooks
+                .call(Hook::Init)
+                .await
+                .map_err(|error| anyhow!(error))?;
+        }
+        Ok(Arc::new(Self {
+            component: parts.component,
+            classes: parts.classes,
+            stats,
+            events: Arc::new(events),
+            hooks,
+            options: parts.options,
+            host: Mutex::new(parts.host),
+            stop_timeout: parts.stop_timeout,
+            reset_stats: parts.reset_stats,
+            run: tokio::sync::Mutex::new(None),
+            finished: Mutex::new(RunnerState::Ready),
+        }))
+    }
+
+    /// The session's statistics.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The session's listeners.
+    pub fn events(&self) -> &Arc<Events> {
+        &self.events
+    }
+
+    /// The host users target (`--host`, or the last one given to [`start`](Self::start)).
+    pub fn host(&self) -> Option<String> {
+        lock(&self.host).clone()
+    }
+
+    /// What the current (or last) test is doing.
+    pub fn state(&self) -> RunnerState {
+        match self.run.try_lock() {
+            Ok(run) => match run.as_ref() {
+                Some(active) => active.runner.state(),
+                None => *lock(&self.finished),
+            },
+            // Someone is starting or stopping right now.
+            Err(_) => RunnerState::Spawning,
+        }
+    }
+
+    /// Users alive now.
+    pub fn user_count(&self) -> u64 {
+        match self.run.try_lock() {
+            Ok(run) => run.as_ref().map_or(0, |active| active.runner.user_count()),
+            Err(_) => 0,
+        }
+    }
+
+    /// Start a test with `users` users at `spawn_rate`, or, while one runs, change its user
+    /// count and spawn rate. `host` replaces the target host of a new test.
+    pub async fn start(
+        &self,
+        users: u64,
+        spawn_rate: f64,
+        host: Option<String>,
+        step_load: Option<StepLoad>,
+    ) {
+        let mut run = self.run.lock().await;
+        let handler = SpawnedHandler {
+            events: self.events.clone(),
+            stats: self.reset_stats.then(|| self.stats.clone()),
+        };
+        if let Some(active) = run.as_mut()
+            && matches!(
+                active.runner.state(),
+                RunnerState::Spawning | RunnerState::Running
+            )
+        {
+            active.ramp.abort();
+            active.ramp = tokio::spawn(ramp_up(
+                active.runner.clone(),
+                users,
+                spawn_rate,
+                step_load,
+                handler,
+            ));
+            return;
+        }
+        if let Some(host) = host.filter(|host| !host.trim().is_empty()) {
+            *lock(&self.host) = Some(host.trim().trim_end_matches('/').to_owned());
+        }
+        let host = self.host();
+        if host.is_none() {
+            for class in self.classes.iter().filter(|class| class.host.is_none()) {
+                tracing::warn!(
+                    target: "locust.main",
+                    "user class {} has no host and none is set: requests to relative URLs will fail",
+                    class.name
+                );
+            }
+        }
+        let environment = Arc::new(UserEnvironment {
+            component: self.component.clone(),
+            reporter: Reporter {
+                stats: self.stats.clone(),
+                events: self.events.clone(),
+            },
+            host_override: host.as_deref().map(Arc::from),
+            options: self.options.clone(),
+        });
+        let runner = Arc::new(LocalRunner::new(
+            environment,
+            self.classes.clone(),
+            self.stop_timeout,
+        ));
+        self.events.fire_test_start();
+        self.call_logged(Hook::TestStart).await;
+        let ramp = tokio::spawn(ramp_up(
+            runner.clone(),
+            users,
+            spawn_rate,
+            step_load,
+            handler,
+        ));
+        *run = Some(ActiveRun { runner, ramp });
+    }
+
+    /// Stop the running test (if any): users stop as `--stop-timeout` allows, then the
+    /// `test_stop` hooks run.
+    pub async fn stop(&self) {
+        let mut run = self.run.lock().await;
+        let Some(active) = run.take() else {
+            return;
+        };
+        active.ramp.abort();
+        active.runner.stop().await;
+        self.call_logged(Hook::TestStop).await;
+        self.events.fire_test_stop();
+        *lock(&self.finished) = RunnerState::Stopped;
+    }
+
+    /// Run a test-wide hook; its failure is logged, and the test goes on (as in Locust).
+    async fn call_logged(&self, hook: Hook) {
+        if let Some(hooks) = &self.hooks
+            && let Err(error) = hooks.call(hook).await
+        {
+            tracing::error!(target: "locust.main", "{error}");
+        }
+    }
+}
