@@ -270,3 +270,81 @@ pub async fn run_fixture(target: &Target, args: &[&str]) -> Run {
     all.extend_from_slice(args);
     locust(&all).await
 }
+
+/// A `locust` process left running (the web UI), stopped with SIGTERM.
+pub struct Background {
+    child: tokio::process::Child,
+    /// The web UI's URL, from its "Starting web interface at" log line.
+    pub url: String,
+    stdout: tokio::task::JoinHandle<String>,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl Background {
+    /// Start `locust` with `args` and wait until its web UI listens.
+    pub async fn start(args: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"))
+            .args(args)
+            .current_dir(root())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start locust");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdout = tokio::spawn(async move {
+            let mut text = String::new();
+            let mut stdout = stdout;
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await;
+            text
+        });
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut seen = String::new();
+        let url = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push_str(&line);
+                seen.push('\n');
+                if let Some((_, url)) = line.split_once("Starting web interface at ") {
+                    return url.trim().replace("0.0.0.0", "127.0.0.1");
+                }
+            }
+            panic!("locust exited before serving its web UI:\n{seen}");
+        })
+        .await
+        .expect("the web UI starts");
+        let stderr = tokio::spawn(async move {
+            let mut text = seen;
+            while let Ok(Some(line)) = lines.next_line().await {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        Self {
+            child,
+            url,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// SIGTERM, then collect the output.
+    pub async fn stop(mut self) -> Run {
+        let pid = self.child.id().expect("running");
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("locust stops on SIGTERM")
+            .expect("wait");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.await.expect("stdout"),
+            stderr: self.stderr.await.expect("stderr"),
+        }
+    }
+}

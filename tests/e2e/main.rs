@@ -11,3 +11,4 @@ mod options;
 mod output;
 mod scheduling;
 mod tls;
+mod web;

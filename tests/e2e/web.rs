@@ -1,0 +1,387 @@
+//! The web UI's API over real HTTP, as scripts and dashboards use it with Locust: start,
+//! change the user count, stop, reset, CSV downloads, basic auth, HTTPS.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Background, Target, fixture};
+
+async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let report: Value = client
+            .get(format!("{url}/stats/requests"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        if done(&report) {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the condition never held");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_starts_edits_stops_and_resets_a_test() {
+    let target = Target::start().await;
+    let fixture = fixture().to_str().expect("path").to_owned();
+    let ui = Background::start(&[
+        "-f",
+        &fixture,
+        "--host",
+        &target.url,
+        "-P",
+        "0",
+        "--web-host",
+        "127.0.0.1",
+        "Lifecycle",
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let url = ui.url.clone();
+
+    let page = client.get(&url).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("html");
+    assert!(
+        page.contains("Start new load test")
+            && page.contains(&format!("data-host=\"{}\"", target.url))
+    );
+    let script = client
+        .get(format!("{url}/static/app.js"))
+        .send()
+        .await
+        .expect("js");
+    assert_eq!(script.status(), 200);
+
+    let report: Value = client
+        .get(format!("{url}/stats/requests"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["state"], "ready");
+    assert_eq!(report["user_count"], 0);
+
+    // Invalid input: 400 with a message.
+    let refused = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "many"), ("hatch_rate", "1")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().await.expect("json");
+    assert_eq!(refused["success"], false);
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("user_count")
+    );
+
+    // Start: spawn_rate is accepted as an alias of hatch_rate.
+    let started: Value = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "2"), ("spawn_rate", "20")])
+        .send()
+        .await
+        .expect("swarm")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        started,
+        serde_json::json!({"success": true, "message": "Swarming started", "host": target.url})
+    );
+    let report = poll_until(&client, &url, |r| {
+        r["state"] == "running" && r["user_count"] == 2
+    })
+    .await;
+    assert!(
+        report["stats"]
+            .as_array()
+            .expect("rows")
+            .last()
+            .expect("aggregated")["name"]
+            == "Aggregated"
+    );
+
+    // Posting again while running changes the user count.
+    let edited = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "4"), ("hatch_rate", "20")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(edited.status(), 200);
+    let report = poll_until(&client, &url, |r| {
+        r["user_count"] == 4 && r["state"] == "running"
+    })
+    .await;
+    let task_row = report["stats"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["name"] == "/l/task")
+        .cloned()
+        .expect("task row");
+    for key in [
+        "method",
+        "name",
+        "safe_name",
+        "num_requests",
+        "num_failures",
+        "avg_response_time",
+        "min_response_time",
+        "max_response_time",
+        "current_rps",
+        "current_fail_per_sec",
+        "median_response_time",
+        "ninetieth_response_time",
+        "avg_content_length",
+        "response_time_percentile_0.95",
+        "response_time_percentile_0.99",
+    ] {
+        assert!(task_row.get(key).is_some(), "{key} missing from {task_row}");
+    }
+    for key in [
+        "errors",
+        "total_rps",
+        "fail_ratio",
+        "current_response_time_percentile_50",
+        "current_response_time_percentile_95",
+    ] {
+        assert!(report.get(key).is_some(), "{key} missing");
+    }
+    assert_eq!(target.count("/l/start"), 4, "two more users started");
+
+    // Stop.
+    let stopped: Value = client
+        .get(format!("{url}/stop"))
+        .send()
+        .await
+        .expect("stop")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        stopped,
+        serde_json::json!({"success": true, "message": "Test stopped"})
+    );
+    let report: Value = client
+        .get(format!("{url}/stats/requests"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["state"], "stopped");
+    assert_eq!(report["user_count"], 0);
+    let served = target.count("/l/task") as u64;
+    let counted = report["stats"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["name"] == "/l/task")
+        .expect("row")["num_requests"]
+        .as_u64()
+        .expect("n");
+    assert!(
+        counted <= served && counted + 4 >= served,
+        "{counted} counted, {served} served"
+    );
+
+    // CSV downloads: the same content as the files.
+    let csv = client
+        .get(format!("{url}/stats/requests/csv"))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.headers()["content-type"], "text/csv");
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .expect("header")
+            .starts_with("attachment; filename=")
+    );
+    let text = csv.text().await.expect("text");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(&reader.headers().expect("header")[2], "Request Count");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|row| row.expect("row")).collect();
+    assert_eq!(&rows.last().expect("rows")[1], "Aggregated");
+    let failures = client
+        .get(format!("{url}/stats/failures/csv"))
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("text");
+    assert!(failures.starts_with("Method,Name,Error,Occurrences"));
+    let exceptions: Value = client
+        .get(format!("{url}/exceptions"))
+        .send()
+        .await
+        .expect("exceptions")
+        .json()
+        .await
+        .expect("json");
+    assert!(exceptions["exceptions"].is_array());
+    let exceptions_csv = client
+        .get(format!("{url}/exceptions/csv"))
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("text");
+    assert!(exceptions_csv.starts_with("Count,Message,Traceback,Nodes"));
+
+    // Reset.
+    let reset = client
+        .get(format!("{url}/stats/reset"))
+        .send()
+        .await
+        .expect("reset")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(reset, "ok");
+    let report: Value = client
+        .get(format!("{url}/stats/requests"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        report["stats"].as_array().expect("rows").len(),
+        1,
+        "only the aggregated row: {report}"
+    );
+
+    // A new test can be started after a stop.
+    client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "1"), ("hatch_rate", "5")])
+        .send()
+        .await
+        .expect("swarm");
+    poll_until(&client, &url, |r| {
+        r["state"] == "running" && r["user_count"] == 1
+    })
+    .await;
+
+    let run = ui.stop().await;
+    assert!(run.stderr.contains("Shutting down"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Response time percentiles"),
+        "the summary is printed on exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_auth_is_required_on_every_route() {
+    let fixture = fixture().to_str().expect("path").to_owned();
+    let ui = Background::start(&[
+        "-f",
+        &fixture,
+        "--demo",
+        "-P",
+        "0",
+        "--web-host",
+        "127.0.0.1",
+        "--web-auth",
+        "admin:s3cret",
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/",
+        "/stats/requests",
+        "/stop",
+        "/static/app.js",
+        "/exceptions",
+    ] {
+        let refused = client
+            .get(format!("{}{path}", ui.url))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), 401, "{path}");
+        assert!(refused.headers().contains_key("www-authenticate"));
+        let wrong = client
+            .get(format!("{}{path}", ui.url))
+            .basic_auth("admin", Some("nope"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(wrong.status(), 401, "{path}");
+    }
+    let accepted = client
+        .get(format!("{}/stats/requests", ui.url))
+        .basic_auth("admin", Some("s3cret"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(accepted.status(), 200);
+    ui.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_ui_is_served_over_tls() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("cert");
+    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
+    let fixture = fixture().to_str().expect("path").to_owned();
+    let ui = Background::start(&[
+        "-f",
+        &fixture,
+        "--demo",
+        "-P",
+        "0",
+        "--web-host",
+        "127.0.0.1",
+        "--tls-cert",
+        cert.to_str().expect("path"),
+        "--tls-key",
+        key.to_str().expect("path"),
+    ])
+    .await;
+    assert!(ui.url.starts_with("https://"), "{}", ui.url);
+    let trusted = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(trusted)
+        .build()
+        .expect("client");
+    let report: Value = client
+        .get(format!("{}/stats/requests", ui.url))
+        .send()
+        .await
+        .expect("https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["state"], "ready");
+    let plain = reqwest::Client::new()
+        .get(ui.url.replace("https://", "http://"))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()),
+        "plain HTTP is not served"
+    );
+    ui.stop().await;
+}
