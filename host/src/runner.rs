@@ -99,7 +99,16 @@ struct Shared {
     user_count: AtomicU64,
     /// Users spawned so far, per class.
     spawned: Mutex<Vec<u64>>,
-    users: Mutex<Vec<JoinHandle<()>>>,
+    /// Live users, per class, oldest first.
+    users: Mutex<Vec<Vec<UserHandle>>>,
+    /// Users told to stop because the user count went down, still finishing.
+    retiring: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// One user's task and its own stop signal (so that single users can be retired).
+struct UserHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,7 +121,6 @@ pub struct LocalRunner {
     classes: Vec<Arc<UserClassPlan>>,
     stop_timeout: Duration,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
     abandon: watch::Sender<bool>,
     kill: watch::Sender<bool>,
     spawner: Mutex<Option<JoinHandle<()>>>,
@@ -133,7 +141,8 @@ struct Spawner {
     environment: Arc<UserEnvironment>,
     classes: Vec<Arc<UserClassPlan>>,
     shared: Arc<Shared>,
-    signals: Signals,
+    abandon: watch::Receiver<bool>,
+    kill: watch::Receiver<bool>,
 }
 
 impl Spawner {
@@ -154,17 +163,18 @@ impl Spawner {
         self.shared.user_count.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.spawned)[class_index] += 1;
         let guard = CountGuard(self.shared.clone());
-        let user = run_user(
-            self.environment.clone(),
-            class,
-            identity,
-            self.signals.clone(),
-        );
-        let handle = tokio::spawn(async move {
+        let (stop, stop_signal) = watch::channel(false);
+        let signals = Signals {
+            stop: stop_signal,
+            abandon: self.abandon.clone(),
+            kill: self.kill.clone(),
+        };
+        let user = run_user(self.environment.clone(), class, identity, signals);
+        let task = tokio::spawn(async move {
             let _guard = guard;
             user.await;
         });
-        lock(&self.shared.users).push(handle);
+        lock(&self.shared.users)[class_index].push(UserHandle { stop, task });
     }
 }
 
@@ -175,7 +185,6 @@ impl LocalRunner {
         classes: Vec<UserClassPlan>,
         stop_timeout: Duration,
     ) -> Self {
-        let (stop, _) = watch::channel(false);
         let (abandon, _) = watch::channel(false);
         let (kill, _) = watch::channel(false);
         let (spawning_done, _) = watch::channel(false);
@@ -188,9 +197,9 @@ impl LocalRunner {
                 state: Mutex::new(RunnerState::Ready),
                 user_count: AtomicU64::new(0),
                 spawned: Mutex::new(vec![0; class_count]),
-                users: Mutex::new(Vec::new()),
+                users: Mutex::new((0..class_count).map(|_| Vec::new()).collect()),
+                retiring: Mutex::new(Vec::new()),
             }),
-            stop,
             abandon,
             kill,
             spawner: Mutex::new(None),
@@ -212,10 +221,10 @@ impl LocalRunner {
         *lock(&shared.state) = state;
     }
 
-    /// Grow the run to `user_count` users at `spawn_rate` users per second, split across
-    /// classes by weight. Calling it again while spawning re-plans from the users spawned so
-    /// far. `on_spawned` runs once all are started, with the count per class. Lowering the
-    /// count is not supported yet: extra users keep running.
+    /// Bring the run to `user_count` users, split across classes by weight: new users start at
+    /// `spawn_rate` users per second; surplus users (the newest of each class) stop as they
+    /// would at the end of a test. Calling it again while spawning re-plans from the users
+    /// spawned so far. `on_spawned` runs once all are started, with the count per class.
     pub fn start(
         &self,
         user_count: u64,
@@ -227,6 +236,7 @@ impl LocalRunner {
         }
         let weights: Vec<u32> = self.classes.iter().map(|class| class.weight).collect();
         let wanted = apportion(user_count, &weights);
+        self.retire_surplus(&wanted);
         let spawned = lock(&self.shared.spawned).clone();
         let already: u64 = spawned.iter().sum();
         let missing: Vec<u64> = wanted
@@ -247,11 +257,8 @@ impl LocalRunner {
             environment: self.environment.clone(),
             classes: self.classes.clone(),
             shared: self.shared.clone(),
-            signals: Signals {
-                stop: self.stop.subscribe(),
-                abandon: self.abandon.subscribe(),
-                kill: self.kill.subscribe(),
-            },
+            abandon: self.abandon.subscribe(),
+            kill: self.kill.subscribe(),
         };
         let interval = if spawn_rate > 0.0 && spawn_rate.is_finite() {
             Duration::from_secs_f64(1.0 / spawn_rate)
@@ -284,6 +291,28 @@ impl LocalRunner {
         *lock(&self.spawner) = Some(handle);
     }
 
+    /// Tell the newest users of each class above `wanted` to stop.
+    fn retire_surplus(&self, wanted: &[u64]) {
+        let mut users = lock(&self.shared.users);
+        let mut spawned = lock(&self.shared.spawned);
+        let mut retiring = lock(&self.shared.retiring);
+        let mut retired = 0;
+        for (class, want) in wanted.iter().enumerate() {
+            while users[class].len() as u64 > *want {
+                if let Some(user) = users[class].pop() {
+                    let _ = user.stop.send(true);
+                    retiring.push(user.task);
+                    retired += 1;
+                }
+            }
+            spawned[class] = spawned[class].min(*want);
+        }
+        retiring.retain(|task| !task.is_finished());
+        if retired > 0 {
+            tracing::info!(target: "locust.runners", "Stopping {retired} users");
+        }
+    }
+
     /// Resolves once the latest `start` has spawned all its users.
     pub async fn spawning_complete(&self) {
         let mut done = self.spawning_done.subscribe();
@@ -297,11 +326,16 @@ impl LocalRunner {
             spawner.abort();
         }
         Self::set_state(&self.shared, RunnerState::Stopping);
-        let _ = self.stop.send(true);
         if self.stop_timeout.is_zero() {
             let _ = self.abandon.send(true);
         }
-        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.shared.users));
+        let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.shared.retiring));
+        for class in lock(&self.shared.users).iter_mut() {
+            for user in class.drain(..) {
+                let _ = user.stop.send(true);
+                handles.push(user.task);
+            }
+        }
         let mut all = futures_join(handles);
         let deadline = Instant::now() + self.stop_timeout;
         let kill_at = deadline + ON_STOP_GRACE;
