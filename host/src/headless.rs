@@ -249,7 +249,8 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     if plan.headless {
         session
             .start(plan.users, plan.spawn_rate, None, plan.step_load)
-            .await;
+            .await
+            .map_err(|error| anyhow!(error))?;
         if let Some(limit) = plan.run_time {
             tracing::info!(target: "locust.main", "Run time limit set to {} seconds", limit.as_secs());
         }

@@ -190,15 +190,28 @@ impl TestSession {
         }
     }
 
+    /// The most users this session can run at once (the instance pool's size).
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.component.limits().max_instances)
+            .saturating_sub(crate::config::SPARE_INSTANCES)
+    }
+
     /// Start a test with `users` users at `spawn_rate`, or, while one runs, change its user
-    /// count and spawn rate. `host` replaces the target host of a new test.
+    /// count and spawn rate. `host` replaces the target host of a new test. Refuses more users
+    /// than the session's capacity.
     pub async fn start(
         &self,
         users: u64,
         spawn_rate: f64,
         host: Option<String>,
         step_load: Option<StepLoad>,
-    ) {
+    ) -> Result<(), String> {
+        let capacity = self.capacity();
+        if users > capacity {
+            return Err(format!(
+                "{users} users is more than this locust process was started for ({capacity}); restart it with -u {users}"
+            ));
+        }
         let mut run = self.run.lock().await;
         let handler = SpawnedHandler {
             events: self.events.clone(),
@@ -218,7 +231,7 @@ impl TestSession {
                 step_load,
                 handler,
             ));
-            return;
+            return Ok(());
         }
         if let Some(host) = host.filter(|host| !host.trim().is_empty()) {
             *lock(&self.host) = Some(host.trim().trim_end_matches('/').to_owned());
@@ -257,6 +270,7 @@ impl TestSession {
             handler,
         ));
         *run = Some(ActiveRun { runner, ramp });
+        Ok(())
     }
 
     /// Stop the running test (if any): users stop as `--stop-timeout` allows, then the

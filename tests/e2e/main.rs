@@ -3,6 +3,7 @@
 mod harness;
 
 mod bad_input;
+mod browser;
 mod examples;
 mod http_behaviour;
 mod library;

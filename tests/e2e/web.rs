@@ -86,6 +86,23 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
             .contains("user_count")
     );
 
+    // More users than the process can hold: refused with the fix.
+    let refused = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "20000"), ("hatch_rate", "1")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().await.expect("json");
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("restart it with -u 20000"),
+        "{refused}"
+    );
+
     // Start: spawn_rate is accepted as an alias of hatch_rate.
     let started: Value = client
         .post(format!("{url}/swarm"))

@@ -10,7 +10,7 @@ const POLL_MS = 2000;
 const MAX_POINTS = 300;
 
 const history = { time: [], rps: [], fails: [], median: [], p95: [], users: [] };
-let lastState = "ready";
+let lastState = null;
 
 function text(value) {
   return value === null || value === undefined ? "" : String(value);
@@ -211,5 +211,4 @@ for (const tab of document.querySelectorAll(".tab")) {
 if (isMaster) document.querySelector('[data-tab="workers"]').hidden = false;
 $("#host").textContent = body.dataset.host || "–";
 document.querySelector('input[name="host"]').value = body.dataset.host || "";
-openStart(false);
-poll();
+poll(); // the first report opens the start form unless a test is already running

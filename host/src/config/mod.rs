@@ -322,6 +322,11 @@ pub struct Options {
     pub user_classes: Vec<String>,
 }
 
+/// Users a web UI session can run unless `-u` asks for more.
+pub const WEB_CAPACITY: u64 = 10_000;
+/// Instances beyond the users: the describe and hooks instances, and a margin.
+pub const SPARE_INSTANCES: u64 = 4;
+
 /// What the command is asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -477,7 +482,14 @@ impl Options {
                 ));
             }
         }
-        let max_instances = u32::try_from(self.users.saturating_add(4))
+        // Headless runs know their user count; from the web UI any count up to the capacity
+        // can be asked for, so reserve room for at least WEB_CAPACITY users.
+        let capacity = if self.headless {
+            self.users
+        } else {
+            self.users.max(WEB_CAPACITY)
+        };
+        let max_instances = u32::try_from(capacity.saturating_add(SPARE_INSTANCES))
             .map_err(|_| format!("--users {} is more than this host can run", self.users))?;
         Ok(RunPlan {
             locustfile: self.locustfile,

@@ -86,7 +86,9 @@ pub async fn swarm(
     } else {
         None
     };
-    state.session.start(users, rate, host, step_load).await;
+    if let Err(message) = state.session.start(users, rate, host, step_load).await {
+        return refuse(message);
+    }
     Json(json!({
         "success": true,
         "message": "Swarming started",

@@ -1,0 +1,188 @@
+//! The web UI in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`
+//! packages, installed by .ci/run) loads the page, starts a test through the form, sees the
+//! statistics table fill and the charts draw, and stops it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::harness::{Background, Target, fixture};
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver is installed (Debian packages chromium and chromium-driver; .ci/run installs them)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_is_started_watched_and_stopped_from_the_browser() {
+    let target = Target::start().await;
+    let fixture = fixture().to_str().expect("path").to_owned();
+    let ui = Background::start(&[
+        "-f",
+        &fixture,
+        "--host",
+        &target.url,
+        "-P",
+        "0",
+        "--web-host",
+        "127.0.0.1",
+        "Lifecycle",
+    ])
+    .await;
+    let mut driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session");
+
+    browser.goto(&ui.url).await.expect("open the UI");
+    let users = browser
+        .find(Locator::Css("input[name=user_count]"))
+        .await
+        .expect("the start form");
+    users.clear().await.expect("clear");
+    users.send_keys("3").await.expect("type");
+    let rate = browser
+        .find(Locator::Css("input[name=hatch_rate]"))
+        .await
+        .expect("rate field");
+    rate.clear().await.expect("clear");
+    rate.send_keys("10").await.expect("type");
+    browser
+        .find(Locator::Css("#start-form button[type=submit]"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("click");
+
+    wait_until("the table shows the task and 3 users", || async {
+        let rows = browser
+            .find(Locator::Id("stats-rows"))
+            .await
+            .expect("table")
+            .text()
+            .await
+            .unwrap_or_default();
+        let users = browser
+            .find(Locator::Id("users"))
+            .await
+            .expect("users")
+            .text()
+            .await
+            .unwrap_or_default();
+        rows.contains("/l/task") && rows.contains("Aggregated") && users == "3"
+    })
+    .await;
+    assert_eq!(target.count("/l/start"), 3);
+
+    browser
+        .find(Locator::Css("[data-tab=charts]"))
+        .await
+        .expect("charts tab")
+        .click()
+        .await
+        .expect("click");
+    wait_until("the charts have points and ink", || async {
+        let drawn = browser
+            .execute(
+                "const c = document.getElementById('chart-rps');
+                 const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                 let ink = 0; for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) ink++; }
+                 return [Number(c.dataset.points || 0), ink];",
+                vec![],
+            )
+            .await
+            .expect("script");
+        drawn[0].as_u64().unwrap_or(0) >= 2 && drawn[1].as_u64().unwrap_or(0) > 500
+    })
+    .await;
+    let screenshot = browser.screenshot().await.expect("screenshot");
+    let shot = std::env::temp_dir().join("locust-web-ui.png");
+    std::fs::write(&shot, screenshot).expect("save the screenshot");
+
+    browser
+        .find(Locator::Id("stop"))
+        .await
+        .expect("stop button")
+        .click()
+        .await
+        .expect("click");
+    wait_until("the state is stopped", || async {
+        browser
+            .find(Locator::Id("state"))
+            .await
+            .expect("state")
+            .text()
+            .await
+            .unwrap_or_default()
+            == "stopped"
+    })
+    .await;
+    assert_eq!(target.count("/l/stop"), 3, "on_stop ran for every user");
+
+    browser.close().await.expect("close the browser");
+    let _ = driver.child.kill().await;
+    ui.stop().await;
+}
