@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::harness::{Background, Target, fixture};
+use crate::harness::{Background, Target};
 
 /// chromedriver on a free port, killed when dropped.
 struct Driver {
@@ -62,19 +62,7 @@ where
 #[tokio::test(flavor = "multi_thread")]
 async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     let target = Target::start().await;
-    let fixture = fixture().to_str().expect("path").to_owned();
-    let ui = Background::start(&[
-        "-f",
-        &fixture,
-        "--host",
-        &target.url,
-        "-P",
-        "0",
-        "--web-host",
-        "127.0.0.1",
-        "Lifecycle",
-    ])
-    .await;
+    let ui = Background::fixture_ui(&target).await;
     let mut driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut capabilities = serde_json::Map::new();

@@ -220,16 +220,16 @@ pub async fn locust_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     locust_in(&root(), args, env).await
 }
 
-/// [`locust`] in directory `dir` (where `./locust.conf` is looked for) with extra environment
-/// variables; every other `LOCUST_*` variable is removed.
-pub async fn locust_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+/// The `locust` binary with `args`, run in `dir`, with the given environment variables and no
+/// others that could change its behaviour (`LOCUST_*`, `RUST_LOG`, CA bundles).
+fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("LOCUST_") {
             command.env_remove(name);
         }
     }
-    let mut child = command
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
@@ -238,20 +238,27 @@ pub async fn locust_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start locust");
-    let stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let read = |mut stream: Box<dyn tokio::io::AsyncRead + Unpin + Send>| {
-        tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut text).await;
-            text
-        })
-    };
-    let stdout = read(Box::new(stdout));
-    let stderr = read(Box::new(stderr));
+        .kill_on_drop(true);
+    command
+}
+
+/// Read a child's stream to its end in the background.
+fn read_all(
+    mut stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut text).await;
+        text
+    })
+}
+
+/// [`locust`] in directory `dir` (where `./locust.conf` is looked for) with extra environment
+/// variables; every other `LOCUST_*` variable is removed.
+pub async fn locust_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut child = command(dir, args, env).spawn().expect("start locust");
+    let stdout = read_all(child.stdout.take().expect("stdout"));
+    let stderr = read_all(child.stderr.take().expect("stderr"));
     let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
         .await
         .expect("locust exits by itself")
@@ -284,22 +291,8 @@ impl Background {
     /// Start `locust` with `args` and wait until its web UI listens.
     pub async fn start(args: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt as _;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locust"))
-            .args(args)
-            .current_dir(root())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start locust");
-        let stdout = child.stdout.take().expect("stdout");
-        let stdout = tokio::spawn(async move {
-            let mut text = String::new();
-            let mut stdout = stdout;
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await;
-            text
-        });
+        let mut child = command(&root(), args, &[]).spawn().expect("start locust");
+        let stdout = read_all(child.stdout.take().expect("stdout"));
         let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut seen = String::new();
         let url = tokio::time::timeout(Duration::from_secs(120), async {
@@ -328,6 +321,24 @@ impl Background {
             stdout,
             stderr,
         }
+    }
+
+    /// The fixture's web UI on a free port of 127.0.0.1, testing `target` with the `Lifecycle`
+    /// class.
+    pub async fn fixture_ui(target: &Target) -> Self {
+        let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+        let args = [
+            "-f",
+            &fixture,
+            "--host",
+            &target.url,
+            "-P",
+            "0",
+            "--web-host",
+            "127.0.0.1",
+            "Lifecycle",
+        ];
+        Self::start(&args).await
     }
 
     /// SIGTERM, then collect the output.

@@ -7,16 +7,14 @@ use serde_json::Value;
 
 use crate::harness::{Background, Target, fixture};
 
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.expect("request");
+    response.json().await.expect("a JSON body")
+}
+
 async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
-        let report: Value = client
-            .get(format!("{url}/stats/requests"))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("json");
+        let report: Value = get_json(client, &format!("{url}/stats/requests")).await;
         if done(&report) {
             return report;
         }
@@ -28,19 +26,7 @@ async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_starts_edits_stops_and_resets_a_test() {
     let target = Target::start().await;
-    let fixture = fixture().to_str().expect("path").to_owned();
-    let ui = Background::start(&[
-        "-f",
-        &fixture,
-        "--host",
-        &target.url,
-        "-P",
-        "0",
-        "--web-host",
-        "127.0.0.1",
-        "Lifecycle",
-    ])
-    .await;
+    let ui = Background::fixture_ui(&target).await;
     let client = reqwest::Client::new();
     let url = ui.url.clone();
 
@@ -58,14 +44,7 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
         .expect("js");
     assert_eq!(script.status(), 200);
 
-    let report: Value = client
-        .get(format!("{url}/stats/requests"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let report: Value = get_json(&client, &format!("{url}/stats/requests")).await;
     assert_eq!(report["state"], "ready");
     assert_eq!(report["user_count"], 0);
 
@@ -207,14 +186,7 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
         stopped,
         serde_json::json!({"success": true, "message": "Test stopped"})
     );
-    let report: Value = client
-        .get(format!("{url}/stats/requests"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let report: Value = get_json(&client, &format!("{url}/stats/requests")).await;
     assert_eq!(report["state"], "stopped");
     assert_eq!(report["user_count"], 0);
     let served = target.count("/l/task") as u64;
@@ -287,14 +259,7 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
         .await
         .expect("text");
     assert_eq!(reset, "ok");
-    let report: Value = client
-        .get(format!("{url}/stats/requests"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let report: Value = get_json(&client, &format!("{url}/stats/requests")).await;
     assert_eq!(
         report["stats"].as_array().expect("rows").len(),
         1,

@@ -92,6 +92,20 @@ fn whole(value: f64) -> String {
     format!("{}", value as u64)
 }
 
+/// The cumulative columns both files share: requests, failures, median, average, min, max
+/// response time and average size.
+fn totals(entry: &StatsEntry) -> [String; 7] {
+    [
+        entry.num_requests.to_string(),
+        entry.num_failures.to_string(),
+        whole(entry.median_response_time()),
+        number(entry.avg_response_time()),
+        number(entry.min_response_time()),
+        number(entry.max_response_time()),
+        number(entry.avg_content_length()),
+    ]
+}
+
 fn rows_of(stats: &RequestStats) -> impl Iterator<Item = &StatsEntry> {
     stats.entries.values().chain(std::iter::once(&stats.total))
 }
@@ -111,19 +125,12 @@ fn to_csv(header: Vec<String>, rows: Vec<Vec<String>>) -> io::Result<Vec<u8>> {
 pub fn render_stats_csv(stats: &RequestStats) -> io::Result<Vec<u8>> {
     let rows = rows_of(stats)
         .map(|entry| {
-            let mut row = vec![
-                entry.method.clone(),
-                entry.name.clone(),
-                entry.num_requests.to_string(),
-                entry.num_failures.to_string(),
-                whole(entry.median_response_time()),
-                number(entry.avg_response_time()),
-                number(entry.min_response_time()),
-                number(entry.max_response_time()),
-                number(entry.avg_content_length()),
+            let mut row = vec![entry.method.clone(), entry.name.clone()];
+            row.extend(totals(entry));
+            row.extend([
                 number(entry.total_rps()),
                 number(entry.total_fail_per_sec()),
-            ];
+            ]);
             row.extend(CSV_PERCENTILES.iter().map(|fraction| {
                 if entry.num_requests == 0 {
                     "N/A".to_owned()
@@ -185,15 +192,7 @@ pub fn history_rows(
                     .map(whole)
                     .unwrap_or_else(|| "N/A".to_owned())
             }));
-            row.extend([
-                entry.num_requests.to_string(),
-                entry.num_failures.to_string(),
-                whole(entry.median_response_time()),
-                number(entry.avg_response_time()),
-                number(entry.min_response_time()),
-                number(entry.max_response_time()),
-                number(entry.avg_content_length()),
-            ]);
+            row.extend(totals(entry));
             row
         })
         .collect()
