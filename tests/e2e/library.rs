@@ -63,3 +63,66 @@ async fn event_listeners_see_every_request_and_the_test_boundaries() {
     let user_hits = target.user_requests();
     assert_eq!(requests.load(Ordering::Relaxed), user_hits);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_program_adds_its_own_web_routes() {
+    use locust::component::{ComponentOptions, GuestLimits};
+    use locust::config::WebPlan;
+    use locust::scenario::Scenario;
+    use locust::session::{SessionParts, TestSession};
+    use locust::web::WebUi;
+
+    let limits = GuestLimits {
+        max_instances: 8,
+        ..GuestLimits::default()
+    };
+    let (component, description) = locust::headless::load(fixture(), limits)
+        .await
+        .expect("load");
+    let scenario = Scenario::from_description(description).expect("scenario");
+    let classes = scenario
+        .plan(&["Lifecycle".to_owned()], None, None)
+        .expect("classes");
+    let session = TestSession::prepare(
+        SessionParts {
+            component,
+            classes,
+            hooks: scenario.hooks,
+            options: ComponentOptions::default(),
+            host: None,
+            stop_timeout: std::time::Duration::ZERO,
+            reset_stats: false,
+        },
+        Events::new(),
+    )
+    .await
+    .expect("session");
+    let plan = WebPlan {
+        host: "127.0.0.1".to_owned(),
+        port: 0,
+        auth: Some(("me".to_owned(), "pw".to_owned())),
+        tls: None,
+        step_load: false,
+    };
+    let extension =
+        axum::Router::new().route("/extension", axum::routing::get(|| async { "extended" }));
+    let served = WebUi::new(session, plan)
+        .with_routes(extension)
+        .serve()
+        .await
+        .expect("serve");
+    let client = reqwest::Client::new();
+    let url = format!("{}/extension", served.url());
+    assert_eq!(
+        client.get(&url).send().await.expect("get").status(),
+        401,
+        "extensions get the same auth"
+    );
+    let answer = client
+        .get(&url)
+        .basic_auth("me", Some("pw"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(answer.text().await.expect("text"), "extended");
+}

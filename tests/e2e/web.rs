@@ -382,3 +382,68 @@ async fn the_web_ui_is_served_over_tls() {
     );
     ui.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn step_load_from_the_web_ui() {
+    let target = Target::start().await;
+    let fixture = fixture().to_str().expect("path").to_owned();
+    let args = [
+        "-f",
+        &fixture,
+        "--host",
+        &target.url,
+        "-P",
+        "0",
+        "--web-host",
+        "127.0.0.1",
+        "--step-load",
+        "Lifecycle",
+    ];
+    let ui = Background::start(&args).await;
+    let client = reqwest::Client::new();
+    let page = client
+        .get(&ui.url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(r#"data-step-load="true""#),
+        "the form shows the step fields"
+    );
+    let missing = client
+        .post(format!("{}/swarm", ui.url))
+        .form(&[("user_count", "4"), ("hatch_rate", "50")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(
+        missing.status(),
+        400,
+        "step fields are required in step-load mode"
+    );
+    let started = client
+        .post(format!("{}/swarm", ui.url))
+        .form(&[
+            ("user_count", "4"),
+            ("hatch_rate", "50"),
+            ("step_user_count", "2"),
+            ("step_duration", "2s"),
+        ])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(started.status(), 200);
+    let first = poll_until(&client, &ui.url, |r| r["user_count"] == 2).await;
+    assert_eq!(first["state"], "running");
+    // The second step comes 2 s later.
+    poll_until(&client, &ui.url, |r| r["user_count"] == 4).await;
+    let run = ui.stop().await;
+    assert!(
+        run.stderr.contains("Step Load is finished."),
+        "{}",
+        run.stderr
+    );
+}

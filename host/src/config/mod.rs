@@ -463,6 +463,8 @@ impl Options {
             (true, Some(users), Some(time)) if users > 0 && !time.is_zero() => {
                 Some(StepLoad { users, time })
             }
+            // The web UI asks for the step size and duration in its form.
+            (true, _, _) if !self.headless => None,
             (true, _, _) => {
                 return Err(
                     "--step-load needs --step-users (a positive number) and --step-time (e.g. 30s)"
