@@ -11,6 +11,7 @@
 //! 2. Throughput of the same runs.
 //! 3. Resident memory per idle user: RSS at 1,000 and 10,000 users that each made one request
 //!    and now wait, and the slope between the two.
+//! 4. The web API's `GET /stats/requests` with 500 entries, against the same call with none.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -264,6 +265,67 @@ fn idle_resident(locust: &Path, component: &Path, url: &str, users: u64) -> anyh
     resident
 }
 
+/// Median time of `rounds` GETs of `path` on one kept-alive connection, milliseconds.
+fn median_get_ms(address: SocketAddr, path: &str, rounds: usize) -> anyhow::Result<f64> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let request = Request::get(path).header("host", address.to_string()).body(Empty::<Bytes>::new())?;
+            let started = Instant::now();
+            let response = sender.send_request(request).await?;
+            let _ = response.into_body().collect().await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        anyhow::Ok(times[times.len() / 2])
+    })
+}
+
+/// `GET /stats/requests` of a web UI session: with only the aggregated row, and with 500
+/// entries (the `Names` user), in milliseconds.
+fn stats_endpoint(locust: &Path, component: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
+    let mut child = pinned(0, locust)
+        .arg("-f")
+        .arg(component)
+        .args(["--host", url, "-P", "0", "--web-host", "127.0.0.1", "Names"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+    let mut web = None;
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some((_, address)) = line.split_once("Starting web interface at http://") {
+            web = Some(address.trim().parse::<SocketAddr>()?);
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || lines.for_each(drop));
+    let address = web.context("the web UI did not start")?;
+    let empty = median_get_ms(address, "/stats/requests", 200)?;
+    let swarm = format!(
+        "curl -s -o /dev/null -X POST -d user_count=1 -d hatch_rate=1 http://{address}/swarm"
+    );
+    Command::new("sh").args(["-c", &swarm]).status()?;
+    // Wait for the 500 entries.
+    for _ in 0..100 {
+        let body = Command::new("curl").args(["-s", &format!("http://{address}/stats/requests")]).output()?;
+        if String::from_utf8_lossy(&body.stdout).matches("\"/name/").count() >= 500 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let full = median_get_ms(address, "/stats/requests", 200)?;
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let _ = drain.join();
+    Ok((empty, full))
+}
+
 fn run_all(seconds: u64) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let bin_dir = exe.parent().context("binary directory")?;
@@ -315,6 +377,7 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         ]);
     let ours = measure(command, aggregated_requests)?;
 
+    let (stats_empty, stats_full) = stats_endpoint(&locust, &component, &url)?;
     let small = idle_resident(&locust, &component, &url, 1_000)?;
     let large = idle_resident(&locust, &component, &url, 10_000)?;
     let _ = target.kill();
@@ -333,6 +396,10 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         ours.rps(),
         reference.rps(),
         ours.rps() / reference.rps()
+    );
+    println!(
+        "| web API `GET /stats/requests`, 500 entries vs aggregated only (ms, median) | {stats_full:.2} | {stats_empty:.2} (empty) | {:.1}× |",
+        stats_full / stats_empty
     );
     println!(
         "| resident memory at 1,000 idle users (MiB) | {:.1} | | |",
