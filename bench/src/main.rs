@@ -267,14 +267,19 @@ fn idle_resident(locust: &Path, component: &Path, url: &str, users: u64) -> anyh
 
 /// Median time of `rounds` GETs of `path` on one kept-alive connection, milliseconds.
 fn median_get_ms(address: SocketAddr, path: &str, rounds: usize) -> anyhow::Result<f64> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let stream = tokio::net::TcpStream::connect(address).await?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
         let mut times = Vec::with_capacity(rounds);
         for _ in 0..rounds {
-            let request = Request::get(path).header("host", address.to_string()).body(Empty::<Bytes>::new())?;
+            let request = Request::get(path)
+                .header("host", address.to_string())
+                .body(Empty::<Bytes>::new())?;
             let started = Instant::now();
             let response = sender.send_request(request).await?;
             let _ = response.into_body().collect().await?;
@@ -313,14 +318,23 @@ fn stats_endpoint(locust: &Path, component: &Path, url: &str) -> anyhow::Result<
     Command::new("sh").args(["-c", &swarm]).status()?;
     // Wait for the 500 entries.
     for _ in 0..100 {
-        let body = Command::new("curl").args(["-s", &format!("http://{address}/stats/requests")]).output()?;
-        if String::from_utf8_lossy(&body.stdout).matches("\"/name/").count() >= 500 {
+        let body = Command::new("curl")
+            .args(["-s", &format!("http://{address}/stats/requests")])
+            .output()?;
+        if String::from_utf8_lossy(&body.stdout)
+            .matches("\"/name/")
+            .count()
+            >= 500
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let full = median_get_ms(address, "/stats/requests", 200)?;
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
     let _ = drain.join();
     Ok((empty, full))

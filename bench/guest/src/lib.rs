@@ -23,7 +23,10 @@ fn scenario() -> Scenario {
                 .task(Task::new("names", |user: &mut Bench| {
                     // 500 statistics entries, for the web API benchmark.
                     for index in 0..500 {
-                        user.client.get("/hello").name(format!("/name/{index}")).send();
+                        user.client
+                            .get("/hello")
+                            .name(format!("/name/{index}"))
+                            .send();
                     }
                     Ok(())
                 })),

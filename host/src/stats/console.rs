@@ -26,16 +26,16 @@ pub fn percentile_label(fraction: f64) -> String {
     format!("{text}%")
 }
 
-fn stats_row(out: &mut String, entry: &StatsEntry, current: bool) {
+fn stats_row(out: &mut String, entry: &StatsEntry, last: f64, current: bool) {
     let name = if entry.method.is_empty() {
         entry.name.clone()
     } else {
         format!("{} {}", entry.method, entry.name)
     };
     let (rps, fail_per_sec) = if current {
-        (entry.current_rps(), entry.current_fail_per_sec())
+        (entry.current_rps(last), entry.current_fail_per_sec(last))
     } else {
-        (entry.total_rps(), entry.total_fail_per_sec())
+        (entry.total_rps(last), entry.total_fail_per_sec(last))
     };
     let failures = format!("{}({:.2}%)", entry.num_failures, entry.fail_ratio() * 100.0);
     let _ = writeln!(
@@ -61,11 +61,11 @@ pub fn render_stats(stats: &RequestStats, current: bool) -> String {
     out.push_str(&rule());
     out.push('\n');
     for entry in stats.entries.values() {
-        stats_row(&mut out, entry, current);
+        stats_row(&mut out, entry, stats.last_request(), current);
     }
     out.push_str(&rule());
     out.push('\n');
-    stats_row(&mut out, &stats.total, current);
+    stats_row(&mut out, &stats.total, stats.last_request(), current);
     out.push('\n');
     out
 }

@@ -127,9 +127,10 @@ pub fn render_stats_csv(stats: &RequestStats) -> io::Result<Vec<u8>> {
         .map(|entry| {
             let mut row = vec![entry.method.clone(), entry.name.clone()];
             row.extend(totals(entry));
+            let last = stats.last_request();
             row.extend([
-                number(entry.total_rps()),
-                number(entry.total_fail_per_sec()),
+                number(entry.total_rps(last)),
+                number(entry.total_fail_per_sec(last)),
             ]);
             row.extend(CSV_PERCENTILES.iter().map(|fraction| {
                 if entry.num_requests == 0 {
@@ -183,8 +184,8 @@ pub fn history_rows(
                 user_count.to_string(),
                 entry.method.clone(),
                 entry.name.clone(),
-                number(entry.current_rps()),
-                number(entry.current_fail_per_sec()),
+                number(entry.current_rps(stats.last_request())),
+                number(entry.current_fail_per_sec(stats.last_request())),
             ];
             row.extend(CSV_PERCENTILES.iter().map(|fraction| {
                 window

@@ -207,42 +207,43 @@ impl StatsEntry {
         self.percentile(0.5)
     }
 
-    /// Requests per second over the whole run (Locust's `total_rps`).
-    pub fn total_rps(&self) -> f64 {
-        let span = self.last_request_timestamp - self.start_time;
+    /// Requests per second over the whole run (Locust's `total_rps`): from the start of the
+    /// statistics to `last`, the latest request of *any* entry (as Locust divides by the
+    /// run's span, not the entry's).
+    pub fn total_rps(&self, last: f64) -> f64 {
         if self.num_requests == 0 {
             0.0
         } else {
-            self.num_requests as f64 / span.max(1.0)
+            self.num_requests as f64 / (last - self.start_time).max(1.0)
         }
     }
 
-    /// Failures per second over the whole run.
-    pub fn total_fail_per_sec(&self) -> f64 {
-        let span = self.last_request_timestamp - self.start_time;
+    /// Failures per second over the whole run, like [`total_rps`](Self::total_rps).
+    pub fn total_fail_per_sec(&self, last: f64) -> f64 {
         if self.num_failures == 0 {
             0.0
         } else {
-            self.num_failures as f64 / span.max(1.0)
+            self.num_failures as f64 / (last - self.start_time).max(1.0)
         }
     }
 
-    /// Requests per second lately: the mean over the seconds from 12 to 2 seconds before the
-    /// latest request, as Locust computes `current_rps`.
-    pub fn current_rps(&self) -> f64 {
-        self.current_rate(|slot| slot.requests)
+    /// Requests per second lately: the mean over the seconds from 12 to 2 seconds before
+    /// `last`, the latest request of any entry, as Locust computes `current_rps` (so an entry
+    /// that stopped receiving requests decays to 0 while others go on).
+    pub fn current_rps(&self, last: f64) -> f64 {
+        self.current_rate(last, |slot| slot.requests)
     }
 
     /// Failures per second lately, over the same window as [`current_rps`](Self::current_rps).
-    pub fn current_fail_per_sec(&self) -> f64 {
-        self.current_rate(|slot| slot.failures)
+    pub fn current_fail_per_sec(&self, last: f64) -> f64 {
+        self.current_rate(last, |slot| slot.failures)
     }
 
-    fn current_rate(&self, count: impl Fn(&SecondCount) -> u64) -> f64 {
+    fn current_rate(&self, last: f64, count: impl Fn(&SecondCount) -> u64) -> f64 {
         if self.num_requests == 0 {
             return 0.0;
         }
-        let last = self.last_request_timestamp as u64;
+        let last = last as u64;
         let start = last
             .saturating_sub(RATE_WINDOW.0)
             .max(self.start_time as u64);
@@ -327,9 +328,13 @@ mod tests {
                 entry.record(ms(1), 0, second % 2 == 0, second as f64 + 0.5);
             }
         }
-        assert_eq!(entry.current_rps(), 10.0);
-        assert_eq!(entry.current_fail_per_sec(), 5.0);
-        assert_eq!(entry.total_rps(), 210.0 / 20.5);
+        let last = entry.last_request_timestamp;
+        assert_eq!(entry.current_rps(last), 10.0);
+        assert_eq!(entry.current_fail_per_sec(last), 5.0);
+        assert_eq!(entry.total_rps(last), 210.0 / 20.5);
+        // Ten seconds later (other entries' traffic), this entry's current rate has decayed.
+        assert_eq!(entry.current_rps(last + 12.0), 1.0);
+        assert_eq!(entry.current_rps(last + 20.0), 0.0);
     }
 
     #[test]
@@ -339,7 +344,7 @@ mod tests {
         entry.reset(2.0);
         assert_eq!(entry.num_requests, 0);
         assert_eq!(entry.min_response_time(), 0.0);
-        assert_eq!(entry.current_rps(), 0.0);
+        assert_eq!(entry.current_rps(2.0), 0.0);
         assert_eq!(entry.start_time, 2.0);
     }
 }

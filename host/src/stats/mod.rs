@@ -84,6 +84,11 @@ impl RequestStats {
         }
     }
 
+    /// Unix time of the latest request of any entry: the reference of every rate.
+    pub fn last_request(&self) -> f64 {
+        self.total.last_request_timestamp
+    }
+
     /// Total number of failed requests plus user errors; non-zero means the run had errors.
     pub fn error_count(&self) -> u64 {
         self.total.num_failures

@@ -131,7 +131,7 @@ struct StatsRow<'a> {
 }
 
 impl<'a> StatsRow<'a> {
-    fn of(entry: &'a StatsEntry) -> Self {
+    fn of(entry: &'a StatsEntry, last: f64) -> Self {
         Self {
             method: (!entry.method.is_empty()).then_some(entry.method.as_str()),
             name: &entry.name,
@@ -141,8 +141,8 @@ impl<'a> StatsRow<'a> {
             avg_response_time: entry.avg_response_time(),
             min_response_time: entry.min_response_time(),
             max_response_time: entry.max_response_time(),
-            current_rps: entry.current_rps(),
-            current_fail_per_sec: entry.current_fail_per_sec(),
+            current_rps: entry.current_rps(last),
+            current_fail_per_sec: entry.current_fail_per_sec(last),
             median_response_time: entry.median_response_time(),
             ninetieth_response_time: entry.percentile(0.9),
             avg_content_length: entry.avg_content_length(),
@@ -157,7 +157,7 @@ fn report(state: &WebState, stats: &RequestStats) -> serde_json::Value {
         .entries
         .values()
         .chain(std::iter::once(&stats.total))
-        .map(StatsRow::of)
+        .map(|entry| StatsRow::of(entry, stats.last_request()))
         .collect();
     let errors: Vec<serde_json::Value> = stats
         .errors
@@ -173,7 +173,7 @@ fn report(state: &WebState, stats: &RequestStats) -> serde_json::Value {
     json!({
         "stats": rows,
         "errors": errors,
-        "total_rps": stats.total.current_rps(),
+        "total_rps": stats.total.current_rps(stats.last_request()),
         "fail_ratio": stats.total.fail_ratio(),
         "current_response_time_percentile_50": window.percentile(&stats.total, 0.5),
         "current_response_time_percentile_95": window.percentile(&stats.total, 0.95),
