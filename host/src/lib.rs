@@ -9,6 +9,7 @@
 pub mod component;
 pub mod config;
 pub mod demo;
+pub mod dist;
 pub mod events;
 pub mod headless;
 pub mod hooks;
