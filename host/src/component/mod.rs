@@ -1,7 +1,7 @@
 //! Loading a user component and running guest code safely.
 //!
 //! A component is compiled once; each simulated user gets its own store and instance from a
-//! pre-linked [`UserComponentPre`](bindings::UserComponentPre), drawn from wasmtime's pooling
+//! pre-linked `UserComponentPre` (an `InstancePre`), drawn from wasmtime's pooling
 //! allocator sized for the run's user count. Guests get no files, environment, arguments or
 //! sockets; their memory is capped per user; and each call into a guest gets a fuel budget
 //! (a count of WebAssembly instructions), so a guest stuck in a loop is stopped and reported
