@@ -2,3 +2,4 @@
 //! the gRPC transport and the runners come next (see the open issue).
 
 pub mod plan;
+pub mod protocol;

@@ -261,6 +261,81 @@ impl StatsEntry {
     }
 }
 
+/// A [`StatsEntry`] as plain data, to ship between processes: the histogram as
+/// (value, count) pairs, which re-record into the same buckets, so merging stays exact.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EntryData {
+    /// Request type.
+    pub method: String,
+    /// Name.
+    pub name: String,
+    /// Requests.
+    pub num_requests: u64,
+    /// Failures.
+    pub num_failures: u64,
+    /// Sum of response times, µs.
+    pub total_response_time_us: u64,
+    /// Shortest, µs.
+    pub min_response_time_us: u64,
+    /// Longest, µs.
+    pub max_response_time_us: u64,
+    /// Sum of sizes, bytes.
+    pub total_content_length: u64,
+    /// Latest request, unix seconds.
+    pub last_request_timestamp: f64,
+    /// Response-time histogram, µs: (value, count).
+    pub histogram: Vec<(u64, u64)>,
+    /// Per-second counts: (second, requests, failures).
+    pub rates: Vec<(u64, u64, u64)>,
+}
+
+impl StatsEntry {
+    /// This entry as plain data.
+    pub fn to_data(&self) -> EntryData {
+        EntryData {
+            method: self.method.clone(),
+            name: self.name.clone(),
+            num_requests: self.num_requests,
+            num_failures: self.num_failures,
+            total_response_time_us: self.total_response_time_us,
+            min_response_time_us: self.min_response_time_us,
+            max_response_time_us: self.max_response_time_us,
+            total_content_length: self.total_content_length,
+            last_request_timestamp: self.last_request_timestamp,
+            histogram: self
+                .histogram
+                .iter_recorded()
+                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
+                .collect(),
+            rates: self
+                .rates
+                .iter()
+                .filter(|slot| slot.requests > 0)
+                .map(|slot| (slot.second, slot.requests, slot.failures))
+                .collect(),
+        }
+    }
+
+    /// Rebuild an entry from data (started at `start_time`).
+    pub fn from_data(data: &EntryData, start_time: f64) -> Self {
+        let mut entry = StatsEntry::new(&data.method, &data.name, start_time);
+        entry.num_requests = data.num_requests;
+        entry.num_failures = data.num_failures;
+        entry.total_response_time_us = data.total_response_time_us;
+        entry.min_response_time_us = data.min_response_time_us;
+        entry.max_response_time_us = data.max_response_time_us;
+        entry.total_content_length = data.total_content_length;
+        entry.last_request_timestamp = data.last_request_timestamp;
+        for &(value, count) in &data.histogram {
+            let _ = entry.histogram.record_n(value.max(1), count);
+        }
+        for &(second, requests, failures) in &data.rates {
+            entry.count_second(second, requests, failures);
+        }
+        entry
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +410,31 @@ mod tests {
         // Ten seconds later (other entries' traffic), this entry's current rate has decayed.
         assert_eq!(entry.current_rps(last + 12.0), 1.0);
         assert_eq!(entry.current_rps(last + 20.0), 0.0);
+    }
+
+    #[test]
+    fn data_round_trips_with_exact_percentiles() {
+        let mut entry = StatsEntry::new("GET", "/", 10.0);
+        for value in 1..5000u64 {
+            entry.record(
+                Duration::from_micros(value * 37),
+                value,
+                value % 11 == 0,
+                12.5,
+            );
+        }
+        let copy = StatsEntry::from_data(&entry.to_data(), 10.0);
+        assert_eq!(copy.num_requests, entry.num_requests);
+        assert_eq!(copy.num_failures, entry.num_failures);
+        assert_eq!(copy.total_content_length, entry.total_content_length);
+        for fraction in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                copy.percentile(fraction),
+                entry.percentile(fraction),
+                "{fraction}"
+            );
+        }
+        assert_eq!(copy.current_rps(20.0), entry.current_rps(20.0));
     }
 
     #[test]

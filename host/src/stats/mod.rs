@@ -19,7 +19,7 @@ pub use console::{
     PERCENTILES, percentile_label, render_error_report, render_percentiles, render_stats,
     render_user_errors,
 };
-pub use entry::StatsEntry;
+pub use entry::{EntryData, StatsEntry};
 
 /// The name of the aggregated row.
 pub const AGGREGATED: &str = "Aggregated";
@@ -39,7 +39,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A failure kind: how often `(method, name)` failed with `error`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ErrorKey {
     /// Request type.
     pub method: String,
@@ -50,7 +52,7 @@ pub struct ErrorKey {
 }
 
 /// A user error (Locust's "exception"): a task that failed, with how often it happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserErrorEntry {
     /// The error's one-line message.
     pub message: String,
