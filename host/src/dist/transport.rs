@@ -1,0 +1,251 @@
+//! The gRPC transport of `proto/locust.proto`, on tonic: one bidirectional stream of frames per
+//! worker. The service is written out here rather than generated, which keeps the build free of
+//! `protoc`; `Frame` mirrors the `.proto` message field for field.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::uri::PathAndQuery;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::body::Body;
+use tonic::server::{NamedService, StreamingService};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::protocol::Frame;
+
+/// The service's full name, as in the `.proto`.
+pub const SERVICE: &str = "locust.dist.v1.Locust";
+const CONNECT_PATH: &str = "/locust.dist.v1.Locust/Connect";
+
+/// `Frame` of `locust.proto`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WireFrame {
+    /// The message type.
+    #[prost(string, tag = "1")]
+    pub r#type: String,
+    /// The msgpack payload.
+    #[prost(bytes = "vec", tag = "2")]
+    pub payload: Vec<u8>,
+}
+
+impl From<Frame> for WireFrame {
+    fn from(frame: Frame) -> Self {
+        Self {
+            r#type: frame.kind,
+            payload: frame.payload,
+        }
+    }
+}
+
+impl From<WireFrame> for Frame {
+    fn from(frame: WireFrame) -> Self {
+        Self {
+            kind: frame.r#type,
+            payload: frame.payload,
+        }
+    }
+}
+
+/// Frames to send on a stream.
+pub type Outbound = mpsc::Sender<Result<WireFrame, Status>>;
+
+/// A worker's stream, as the master sees it.
+pub struct Connection {
+    /// The worker's address, when known.
+    pub peer: Option<SocketAddr>,
+    /// Frames from the worker.
+    pub inbound: Streaming<WireFrame>,
+    /// Frames to the worker.
+    pub outbound: Outbound,
+}
+
+/// How many frames may wait to be sent on one stream.
+const QUEUE: usize = 256;
+
+/// The master's service: hands each new stream to `connections`.
+#[derive(Clone)]
+pub struct MasterService {
+    connections: mpsc::Sender<Connection>,
+}
+
+struct ConnectCall(mpsc::Sender<Connection>);
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl StreamingService<WireFrame> for ConnectCall {
+    type Response = WireFrame;
+    type ResponseStream = ReceiverStream<Result<WireFrame, Status>>;
+    type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, request: Request<Streaming<WireFrame>>) -> Self::Future {
+        let connections = self.0.clone();
+        Box::pin(async move {
+            let peer = request.remote_addr();
+            let (outbound, frames) = mpsc::channel(QUEUE);
+            let connection = Connection {
+                peer,
+                inbound: request.into_inner(),
+                outbound,
+            };
+            connections
+                .send(connection)
+                .await
+                .map_err(|_| Status::unavailable("the master is shutting down"))?;
+            Ok(Response::new(ReceiverStream::new(frames)))
+        })
+    }
+}
+
+impl tonic::codegen::Service<http::Request<Body>> for MasterService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let connections = self.connections.clone();
+        Box::pin(async move {
+            if request.uri().path() != CONNECT_PATH {
+                return Ok(Status::unimplemented("unknown method").into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.streaming(ConnectCall(connections), request).await)
+        })
+    }
+}
+
+impl NamedService for MasterService {
+    const NAME: &'static str = SERVICE;
+}
+
+/// Serve the master's service on `listener`; each worker stream arrives on `connections`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    connections: mpsc::Sender<Connection>,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(MasterService { connections })
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await
+}
+
+/// A worker's side of the stream.
+pub struct WorkerStream {
+    /// Frames to the master.
+    pub outbound: mpsc::Sender<WireFrame>,
+    /// Frames from the master.
+    pub inbound: Streaming<WireFrame>,
+}
+
+/// Connect to the master at `url` (`http://host:port`) and open the stream.
+pub async fn connect(url: String) -> Result<WorkerStream, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|error| format!("invalid master address {url}: {error}"))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|error| format!("could not connect to the master at {url}: {error}"))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|error| format!("the master at {url} is not ready: {error}"))?;
+    let (outbound, frames) = mpsc::channel(QUEUE);
+    let response = grpc
+        .streaming(
+            Request::new(ReceiverStream::new(frames)),
+            PathAndQuery::from_static(CONNECT_PATH),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .map_err(|status| {
+            format!(
+                "the master at {url} refused the stream: {}",
+                status.message()
+            )
+        })?;
+    Ok(WorkerStream {
+        outbound,
+        inbound: response.into_inner(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::protocol::{Hello, Message, PROTOCOL_VERSION, Welcome};
+
+    #[test]
+    fn the_proto_file_describes_this_service() {
+        let proto = include_str!("../../proto/locust.proto");
+        assert!(proto.contains("package locust.dist.v1;"));
+        assert!(proto.contains("service Locust {"));
+        assert!(proto.contains("rpc Connect(stream Frame) returns (stream Frame);"));
+        assert!(proto.contains("string type = 1;"));
+        assert!(proto.contains("bytes payload = 2;"));
+        assert_eq!(CONNECT_PATH, format!("/{SERVICE}/Connect"));
+    }
+
+    #[tokio::test]
+    async fn frames_flow_both_ways_and_garbage_does_not_kill_the_master() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (connections, mut incoming) = mpsc::channel(4);
+        tokio::spawn(serve(listener, connections));
+
+        // A "master" that answers every hello with a welcome and ignores bad frames.
+        tokio::spawn(async move {
+            while let Some(mut connection) = incoming.recv().await {
+                tokio::spawn(async move {
+                    while let Ok(Some(frame)) = connection.inbound.message().await {
+                        if let Ok(Message::Hello(hello)) = Message::from_frame(&frame.into()) {
+                            let welcome = Message::Welcome(Welcome {
+                                component_hash: hello.worker_id,
+                                component: None,
+                            });
+                            let frame = welcome.to_frame().expect("encode");
+                            let _ = connection.outbound.send(Ok(frame.into())).await;
+                        }
+                    }
+                });
+            }
+        });
+
+        for worker in ["w1", "w2"] {
+            let mut stream = connect(format!("http://{address}")).await.expect("connect");
+            let garbage = WireFrame {
+                r#type: "hello".into(),
+                payload: vec![0xc1, 0xff, 0x00],
+            };
+            stream.outbound.send(garbage).await.expect("send garbage");
+            let hello = Message::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                worker_id: worker.into(),
+                component_hash: None,
+                token: None,
+            });
+            stream
+                .outbound
+                .send(hello.to_frame().expect("encode").into())
+                .await
+                .expect("send hello");
+            let reply = stream
+                .inbound
+                .message()
+                .await
+                .expect("a reply")
+                .expect("a frame");
+            match Message::from_frame(&reply.into()).expect("decode") {
+                Message::Welcome(welcome) => assert_eq!(welcome.component_hash, worker),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
