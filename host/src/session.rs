@@ -53,6 +53,9 @@ pub struct TestSession {
     stop_timeout: Duration,
     reset_stats: bool,
     run: tokio::sync::Mutex<Option<ActiveRun>>,
+    /// The runner of the test in progress, for readers that must not wait for a start or a
+    /// stop to finish (the web UI's state and user count).
+    current: Mutex<Option<Arc<LocalRunner>>>,
     finished: Mutex<RunnerState>,
 }
 
@@ -151,6 +154,7 @@ impl TestSession {
             stop_timeout: parts.stop_timeout,
             reset_stats: parts.reset_stats,
             run: tokio::sync::Mutex::new(None),
+            current: Mutex::new(None),
             finished: Mutex::new(RunnerState::Ready),
         }))
     }
@@ -172,22 +176,17 @@ impl TestSession {
 
     /// What the current (or last) test is doing.
     pub fn state(&self) -> RunnerState {
-        match self.run.try_lock() {
-            Ok(run) => match run.as_ref() {
-                Some(active) => active.runner.state(),
-                None => *lock(&self.finished),
-            },
-            // Someone is starting or stopping right now.
-            Err(_) => RunnerState::Spawning,
+        match lock(&self.current).as_ref() {
+            Some(runner) => runner.state(),
+            None => *lock(&self.finished),
         }
     }
 
-    /// Users alive now.
+    /// Users alive now (also while a test is stopping).
     pub fn user_count(&self) -> u64 {
-        match self.run.try_lock() {
-            Ok(run) => run.as_ref().map_or(0, |active| active.runner.user_count()),
-            Err(_) => 0,
-        }
+        lock(&self.current)
+            .as_ref()
+            .map_or(0, |runner| runner.user_count())
     }
 
     /// The most users this session can run at once (the instance pool's size).
@@ -269,6 +268,7 @@ impl TestSession {
             step_load,
             handler,
         ));
+        *lock(&self.current) = Some(runner.clone());
         *run = Some(ActiveRun { runner, ramp });
         Ok(())
     }
@@ -285,6 +285,7 @@ impl TestSession {
         self.call_logged(Hook::TestStop).await;
         self.events.fire_test_stop();
         *lock(&self.finished) = RunnerState::Stopped;
+        *lock(&self.current) = None;
     }
 
     /// Run a test-wide hook; its failure is logged, and the test goes on (as in Locust).
