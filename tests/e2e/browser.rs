@@ -62,7 +62,7 @@ where
 #[tokio::test(flavor = "multi_thread")]
 async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     let target = Target::start().await;
-    let ui = Background::fixture_ui(&target).await;
+    let ui = Background::fixture_ui(&target, &[]).await;
     let mut driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut capabilities = serde_json::Map::new();

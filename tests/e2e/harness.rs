@@ -324,10 +324,10 @@ impl Background {
     }
 
     /// The fixture's web UI on a free port of 127.0.0.1, testing `target` with the `Lifecycle`
-    /// class.
-    pub async fn fixture_ui(target: &Target) -> Self {
+    /// class, with `extra` options.
+    pub async fn fixture_ui(target: &Target, extra: &[&str]) -> Self {
         let fixture = fixture().to_str().expect("utf-8 path").to_owned();
-        let args = [
+        let mut args = vec![
             "-f",
             &fixture,
             "--host",
@@ -338,6 +338,7 @@ impl Background {
             "127.0.0.1",
             "Lifecycle",
         ];
+        args.extend_from_slice(extra);
         Self::start(&args).await
     }
 

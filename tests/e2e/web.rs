@@ -26,7 +26,7 @@ async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_starts_edits_stops_and_resets_a_test() {
     let target = Target::start().await;
-    let ui = Background::fixture_ui(&target).await;
+    let ui = Background::fixture_ui(&target, &[]).await;
     let client = reqwest::Client::new();
     let url = ui.url.clone();
 
@@ -386,20 +386,7 @@ async fn the_web_ui_is_served_over_tls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn step_load_from_the_web_ui() {
     let target = Target::start().await;
-    let fixture = fixture().to_str().expect("path").to_owned();
-    let args = [
-        "-f",
-        &fixture,
-        "--host",
-        &target.url,
-        "-P",
-        "0",
-        "--web-host",
-        "127.0.0.1",
-        "--step-load",
-        "Lifecycle",
-    ];
-    let ui = Background::start(&args).await;
+    let ui = Background::fixture_ui(&target, &["--step-load"]).await;
     let client = reqwest::Client::new();
     let page = client
         .get(&ui.url)

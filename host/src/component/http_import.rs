@@ -19,14 +19,16 @@ impl UserState {
         let mut resolved = if url.starts_with("http://") || url.starts_with("https://") {
             Url::parse(url).map_err(|error| format!("invalid URL `{url}`: {error}"))?
         } else {
-            let host = self.identity.host.as_deref().ok_or_else(|| {
-                format!(
-                    "no host to send `{url}` to: set --host or the host of user class {}",
-                    self.identity.class
-                )
-            })?;
-            let base =
-                Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))?;
+            let base = match &self.base_url {
+                Some(Ok(base)) => base,
+                Some(Err(error)) => return Err(error.clone()),
+                None => {
+                    return Err(format!(
+                        "no host to send `{url}` to: set --host or the host of user class {}",
+                        self.identity.class
+                    ));
+                }
+            };
             base.join(url)
                 .map_err(|error| format!("invalid URL `{url}`: {error}"))?
         };

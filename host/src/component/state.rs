@@ -47,6 +47,8 @@ pub struct UserState {
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) identity: UserIdentity,
+    /// The user's host, parsed once: relative URLs are joined to it on every request.
+    pub(super) base_url: Option<Result<url::Url, String>>,
     pub(super) http: HttpSession,
     pub(super) reporter: Reporter,
     pub(super) pending: Vec<PendingRequest>,
@@ -71,6 +73,9 @@ impl UserState {
                 .memory_size(memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
+            base_url: identity.host.as_deref().map(|host| {
+                url::Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))
+            }),
             identity,
             http: HttpSession::new(),
             reporter,
