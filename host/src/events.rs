@@ -33,12 +33,13 @@ pub struct UserErrorEvent<'a> {
     pub traceback: &'a str,
 }
 
-type Listener<E> = Box<dyn Fn(&E) + Send + Sync>;
-type RequestListener = Box<dyn for<'a> Fn(&RequestEvent<'a>) + Send + Sync>;
-type UserErrorListener = Box<dyn for<'a> Fn(&UserErrorEvent<'a>) + Send + Sync>;
+type Listener<E> = Arc<dyn Fn(&E) + Send + Sync>;
+type RequestListener = Arc<dyn for<'a> Fn(&RequestEvent<'a>) + Send + Sync>;
+type UserErrorListener = Arc<dyn for<'a> Fn(&UserErrorEvent<'a>) + Send + Sync>;
 
-/// Listeners by event. Build it, then share it as `Arc<Events>`.
-#[derive(Default)]
+/// Listeners by event. Build it, then share it as `Arc<Events>`; a clone shares the listeners
+/// added so far and can take more of its own.
+#[derive(Clone, Default)]
 pub struct Events {
     request: Vec<RequestListener>,
     user_error: Vec<UserErrorListener>,
@@ -56,7 +57,7 @@ impl Events {
 
     /// Call `listener` for every recorded request (success or failure).
     pub fn on_request(&mut self, listener: impl Fn(&RequestEvent<'_>) + Send + Sync + 'static) {
-        self.request.push(Box::new(listener));
+        self.request.push(Arc::new(listener));
     }
 
     /// Call `listener` when a task fails.
@@ -64,28 +65,28 @@ impl Events {
         &mut self,
         listener: impl Fn(&UserErrorEvent<'_>) + Send + Sync + 'static,
     ) {
-        self.user_error.push(Box::new(listener));
+        self.user_error.push(Arc::new(listener));
     }
 
     /// Call `listener` when a test starts.
     pub fn on_test_start(&mut self, listener: impl Fn() + Send + Sync + 'static) {
-        self.test_start.push(Box::new(move |_| listener()));
+        self.test_start.push(Arc::new(move |_| listener()));
     }
 
     /// Call `listener` when a test stops.
     pub fn on_test_stop(&mut self, listener: impl Fn() + Send + Sync + 'static) {
-        self.test_stop.push(Box::new(move |_| listener()));
+        self.test_stop.push(Arc::new(move |_| listener()));
     }
 
     /// Call `listener` with the user count once all users are spawned.
     pub fn on_spawning_complete(&mut self, listener: impl Fn(u64) + Send + Sync + 'static) {
         self.spawning_complete
-            .push(Box::new(move |count| listener(*count)));
+            .push(Arc::new(move |count| listener(*count)));
     }
 
     /// Call `listener` when the process is about to exit.
     pub fn on_quitting(&mut self, listener: impl Fn() + Send + Sync + 'static) {
-        self.quitting.push(Box::new(move |_| listener()));
+        self.quitting.push(Arc::new(move |_| listener()));
     }
 
     /// Whether anyone listens to requests (skips building events otherwise).

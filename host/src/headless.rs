@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 
-use crate::component::{
-    ComponentOptions, Description, GuestLimits, OptionSpec, TestComponent, UserIdentity, UserState,
-};
-use crate::config::{Action, CsvPlan, RunPlan};
-use crate::events::{Events, Reporter};
+use crate::component::{ComponentOptions, Description, GuestLimits, OptionSpec, TestComponent};
+use crate::config::{Action, CsvPlan, Role, RunPlan};
+use crate::events::Events;
 use crate::scenario::Scenario;
 use crate::session::{SessionParts, TestSession};
+use crate::stats;
 use crate::stats::csv::CsvWriter;
-use crate::stats::{self, Stats};
 
 /// How often the console table is printed.
 const CONSOLE_INTERVAL: Duration = Duration::from_secs(2);
@@ -34,26 +32,10 @@ pub async fn load(
         .await
         .context("loading the component")??;
     let component = Arc::new(component);
-    let identity = UserIdentity {
-        id: 0,
-        seed: 0,
-        host: None,
-        class: Arc::from("describe"),
-        options: ComponentOptions::default(),
-    };
-    let reporter = Reporter {
-        stats: Stats::new(),
-        events: Arc::new(Events::new()),
-    };
-    let state = UserState::new(identity, reporter, limits.memory_bytes);
-    let mut instance = component
-        .instantiate(state)
-        .await
-        .map_err(|error| anyhow!("{}: {error}", path.display()))?;
-    let description = instance
+    let description = component
         .describe()
         .await
-        .map_err(|error| anyhow!("{}: describe() failed: {error}", path.display()))?;
+        .map_err(|error| anyhow!("{}: {error}", path.display()))?;
     Ok((component, description))
 }
 
@@ -79,7 +61,7 @@ fn print(text: &str) {
     let _ = stdout.flush();
 }
 
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -178,6 +160,14 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         let added = crate::http::trust_certificates(bundle).map_err(|error| anyhow!(error))?;
         tracing::debug!(target: "locust.main", "trusting {added} CA certificate(s) from {}", bundle.display());
     }
+    if let Role::Worker(worker) = &plan.role {
+        if plan.action != Action::Run {
+            return Err(anyhow!(
+                "--list and --show-task-ratio describe a component; run them without --worker"
+            ));
+        }
+        return crate::dist::worker::run(worker.clone(), events).await;
+    }
     if plan.demo && plan.host.is_none() {
         let address = crate::demo::serve()
             .await
@@ -185,7 +175,19 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         tracing::info!(target: "locust.main", "demo target listening on http://{address}");
         plan.host = Some(format!("http://{address}"));
     }
-    let (component, description) = load(&plan.locustfile, plan.limits).await?;
+    let master = match &plan.role {
+        Role::Master(master) => Some(master.clone()),
+        _ => None,
+    };
+    // A master runs no users: its instances are the describe and hooks ones.
+    let limits = match master {
+        Some(_) => crate::component::GuestLimits {
+            max_instances: crate::config::SPARE_INSTANCES as u32,
+            ..plan.limits
+        },
+        None => plan.limits,
+    };
+    let (component, description) = load(&plan.locustfile, limits).await?;
     let scenario = Scenario::from_description(description)
         .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
     let options: ComponentOptions = Arc::new(plan.component_options.clone());
@@ -218,7 +220,9 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         plan.tags.as_deref(),
         plan.exclude_tags.as_deref(),
     )?;
-    crate::limits::raise_open_files_limit(plan.users);
+    if master.is_none() {
+        crate::limits::raise_open_files_limit(plan.users);
+    }
     let session = TestSession::prepare(
         SessionParts {
             component,
@@ -228,6 +232,8 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             host: plan.host.clone(),
             stop_timeout: plan.stop_timeout,
             reset_stats: plan.reset_stats,
+            tags: (plan.tags.clone(), plan.exclude_tags.clone()),
+            master: master.clone(),
         },
         events,
     )
@@ -247,6 +253,17 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         })
     });
     if plan.headless {
+        if let (Some(master), Some(expected)) = (session.master(), &master) {
+            let wanted = expected.expect_workers as usize;
+            tokio::select! {
+                _ = master.wait_for_workers(wanted) => {}
+                signal = shutdown_signal() => {
+                    tracing::info!(target: "locust.main", "Got {signal}, stopping Locust.");
+                    master.quit().await;
+                    return Ok(0);
+                }
+            }
+        }
         session
             .start(plan.users, plan.spawn_rate, None, plan.step_load)
             .await
@@ -274,6 +291,9 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         tracing::info!(target: "locust.main", "Got {signal}, stopping Locust.");
     }
     session.stop().await;
+    if let Some(master) = session.master() {
+        master.quit().await;
+    }
     if let Some(printer) = printer {
         printer.abort();
     }

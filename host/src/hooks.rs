@@ -1,4 +1,5 @@
-//! The component's test-wide hooks (`init`, `test_start`, `test_stop`, request listeners),
+//! The component's test-wide hooks (`init`, `test_start`, `test_stop`, request listeners,
+//! `report_to_master` on workers and `worker_report` on masters),
 //! run in one instance of their own by a task that owns it, in the order they are asked for.
 
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub enum Hook {
 enum Command {
     Call(Hook, oneshot::Sender<Result<(), String>>),
     Request(RequestRecord),
+    ReportToMaster(oneshot::Sender<Option<Vec<u8>>>),
+    WorkerReport(String, Vec<u8>),
 }
 
 /// A handle to the hooks instance; dropping every handle ends its task.
@@ -74,6 +77,23 @@ impl GuestHooks {
         self.declared.contains(HookSet::REQUEST)
     }
 
+    /// Pass every request recorded through `events` to the component's request listener, if
+    /// it declared one.
+    pub fn listen(&self, events: &mut Events) {
+        if self.wants_requests() {
+            let hooks = self.clone();
+            events.on_request(move |event| {
+                hooks.request(RequestRecord {
+                    request_type: event.request_type.to_owned(),
+                    name: event.name.to_owned(),
+                    response_time_ms: event.response_time.as_secs_f64() * 1000.0,
+                    response_length: event.response_length,
+                    error: event.error.map(str::to_owned),
+                });
+            });
+        }
+    }
+
     /// Run `hook` if the component declared it; an error names the hook and the guest's message.
     pub async fn call(&self, hook: Hook) -> Result<(), String> {
         let flag = match hook {
@@ -96,6 +116,27 @@ impl GuestHooks {
     /// Pass a recorded request to the component's request listener (without waiting).
     pub fn request(&self, record: RequestRecord) {
         let _ = self.commands.send(Command::Request(record));
+    }
+
+    /// On a worker: the data the component attaches to a report, if it declared
+    /// `report-to-master` and returned some.
+    pub async fn report_to_master(&self) -> Option<Vec<u8>> {
+        if !self.declared.contains(HookSet::REPORT_TO_MASTER) {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::ReportToMaster(reply)).ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// On a master: hand a worker's attached data to the component (without waiting), if it
+    /// declared `worker-report`.
+    pub fn worker_report(&self, worker_id: &str, data: Vec<u8>) {
+        if self.declared.contains(HookSet::WORKER_REPORT) {
+            let _ = self
+                .commands
+                .send(Command::WorkerReport(worker_id.to_owned(), data));
+        }
     }
 }
 
@@ -132,6 +173,20 @@ async fn serve(mut instance: GuestInstance, mut commands: mpsc::UnboundedReceive
             Command::Request(record) => {
                 if let Err(error) = instance.on_request(&record).await {
                     tracing::error!(target: "locust.main", "request listener: {error}");
+                    broken = true;
+                }
+            }
+            Command::ReportToMaster(reply) => {
+                let data = instance.report_to_master().await.unwrap_or_else(|error| {
+                    tracing::error!(target: "locust.main", "report_to_master hook: {error}");
+                    broken = true;
+                    None
+                });
+                let _ = reply.send(data);
+            }
+            Command::WorkerReport(worker_id, data) => {
+                if let Err(error) = instance.worker_report(&worker_id, &data).await {
+                    tracing::error!(target: "locust.main", "worker_report hook: {error}");
                     broken = true;
                 }
             }

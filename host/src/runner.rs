@@ -207,6 +207,12 @@ impl LocalRunner {
         }
     }
 
+    /// The names of the runner's classes, in the order [`start_counts`](Self::start_counts)
+    /// takes their counts.
+    pub fn class_names(&self) -> impl Iterator<Item = &str> {
+        self.classes.iter().map(|class| class.name.as_str())
+    }
+
     /// Users alive now.
     pub fn user_count(&self) -> u64 {
         self.shared.user_count.load(Ordering::Relaxed)
@@ -231,12 +237,22 @@ impl LocalRunner {
         spawn_rate: f64,
         on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
     ) {
+        let weights: Vec<u32> = self.classes.iter().map(|class| class.weight).collect();
+        self.start_counts(&apportion(user_count, &weights), spawn_rate, on_spawned);
+    }
+
+    /// Like [`start`](Self::start) with the users of each class given (`wanted[i]` users of
+    /// the runner's class `i`): what a worker does with its share of a distributed test.
+    pub fn start_counts(
+        &self,
+        wanted: &[u64],
+        spawn_rate: f64,
+        on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
+    ) {
         if let Some(previous) = lock(&self.spawner).take() {
             previous.abort();
         }
-        let weights: Vec<u32> = self.classes.iter().map(|class| class.weight).collect();
-        let wanted = apportion(user_count, &weights);
-        self.retire_surplus(&wanted);
+        self.retire_surplus(wanted);
         let spawned = lock(&self.shared.spawned).clone();
         let already: u64 = spawned.iter().sum();
         let missing: Vec<u64> = wanted

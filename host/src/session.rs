@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::anyhow;
 use tokio::task::JoinHandle;
 
-use crate::component::{ComponentOptions, HookSet, RequestRecord, TestComponent};
+use crate::component::{ComponentOptions, HookSet, TestComponent};
 use crate::config::StepLoad;
+use crate::dist::master::{Master, MasterPlan, MasterSetup, WorkerInfo};
 use crate::events::{Events, Reporter};
 use crate::hooks::{GuestHooks, Hook};
 use crate::runner::{LocalRunner, RunnerState};
@@ -34,10 +35,63 @@ pub struct SessionParts {
     pub stop_timeout: Duration,
     /// `--reset-stats`.
     pub reset_stats: bool,
+    /// `--tags` and `--exclude-tags` (the classes are filtered already; workers need them).
+    pub tags: (Option<Vec<String>>, Option<Vec<String>>),
+    /// Split the users across workers as their master, instead of running them here.
+    pub master: Option<MasterPlan>,
+}
+
+/// What runs the users of one test: a local runner, or the master of the workers.
+#[derive(Clone)]
+enum Runner {
+    Local(Arc<LocalRunner>),
+    Distributed {
+        master: Arc<Master>,
+        host: Option<String>,
+    },
+}
+
+impl Runner {
+    async fn start(
+        &self,
+        users: u64,
+        spawn_rate: f64,
+        on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
+    ) {
+        match self {
+            Runner::Local(runner) => runner.start(users, spawn_rate, on_spawned),
+            Runner::Distributed { master, host } => {
+                master
+                    .start(users, spawn_rate, host.clone(), on_spawned)
+                    .await
+            }
+        }
+    }
+
+    async fn stop(&self) {
+        match self {
+            Runner::Local(runner) => runner.stop().await,
+            Runner::Distributed { master, .. } => master.stop().await,
+        }
+    }
+
+    fn state(&self) -> RunnerState {
+        match self {
+            Runner::Local(runner) => runner.state(),
+            Runner::Distributed { master, .. } => master.state(),
+        }
+    }
+
+    fn user_count(&self) -> u64 {
+        match self {
+            Runner::Local(runner) => runner.user_count(),
+            Runner::Distributed { master, .. } => master.user_count(),
+        }
+    }
 }
 
 struct ActiveRun {
-    runner: Arc<LocalRunner>,
+    runner: Runner,
     ramp: JoinHandle<()>,
 }
 
@@ -55,7 +109,9 @@ pub struct TestSession {
     run: tokio::sync::Mutex<Option<ActiveRun>>,
     /// The runner of the test in progress, for readers that must not wait for a start or a
     /// stop to finish (the web UI's state and user count).
-    current: Mutex<Option<Arc<LocalRunner>>>,
+    current: Mutex<Option<Runner>>,
+    /// The workers' master, in a distributed run.
+    master: Option<Arc<Master>>,
     finished: Mutex<RunnerState>,
 }
 
@@ -89,20 +145,20 @@ impl SpawnedHandler {
 /// Spawn the users: all at once, or in steps of `--step-users` every `--step-time` (the last
 /// step capped at the total).
 async fn ramp_up(
-    runner: Arc<LocalRunner>,
+    runner: Runner,
     users: u64,
     spawn_rate: f64,
     step_load: Option<StepLoad>,
     spawned: SpawnedHandler,
 ) {
     let Some(step) = step_load else {
-        runner.start(users, spawn_rate, spawned.callback());
+        runner.start(users, spawn_rate, spawned.callback()).await;
         return;
     };
     let mut target = 0;
     loop {
         target = (target + step.users).min(users);
-        runner.start(target, spawn_rate, spawned.callback());
+        runner.start(target, spawn_rate, spawned.callback()).await;
         tracing::info!(target: "locust.runners", "Step loading: start hatch job of {target} user.");
         if target >= users {
             tracing::info!(target: "locust.runners", "Step Load is finished.");
@@ -116,6 +172,7 @@ impl TestSession {
     /// Start the component's hooks (running `init`) and make a session ready to start tests.
     pub async fn prepare(parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
         let stats = Stats::new();
+        let classes = parts.classes;
         let hooks = GuestHooks::start(
             parts.component.clone(),
             parts.hooks,
@@ -126,16 +183,8 @@ impl TestSession {
         .await
         .map_err(|error| anyhow!(error))?;
         let mut events = events;
-        if let Some(hooks) = hooks.clone().filter(GuestHooks::wants_requests) {
-            events.on_request(move |event| {
-                hooks.request(RequestRecord {
-                    request_type: event.request_type.to_owned(),
-                    name: event.name.to_owned(),
-                    response_time_ms: event.response_time.as_secs_f64() * 1000.0,
-                    response_length: event.response_length,
-                    error: event.error.map(str::to_owned),
-                });
-            });
+        if let Some(hooks) = &hooks {
+            hooks.listen(&mut events);
         }
         if let Some(hooks) = &hooks {
             hooks
@@ -143,9 +192,27 @@ impl TestSession {
                 .await
                 .map_err(|error| anyhow!(error))?;
         }
+        let master = match &parts.master {
+            None => None,
+            Some(plan) => {
+                let (tags, exclude_tags) = parts.tags;
+                let setup = MasterSetup {
+                    component: parts.component.clone(),
+                    classes: classes
+                        .iter()
+                        .map(|class| (class.name.clone(), class.weight))
+                        .collect(),
+                    tags,
+                    exclude_tags,
+                    options: parts.options.clone(),
+                    stop_timeout: parts.stop_timeout,
+                };
+                Some(Master::listen(plan, setup, stats.clone(), hooks.clone()).await?)
+            }
+        };
         Ok(Arc::new(Self {
             component: parts.component,
-            classes: parts.classes,
+            classes,
             stats,
             events: Arc::new(events),
             hooks,
@@ -155,8 +222,21 @@ impl TestSession {
             reset_stats: parts.reset_stats,
             run: tokio::sync::Mutex::new(None),
             current: Mutex::new(None),
+            master,
             finished: Mutex::new(RunnerState::Ready),
         }))
+    }
+
+    /// The workers' master, in a distributed run.
+    pub fn master(&self) -> Option<&Arc<Master>> {
+        self.master.as_ref()
+    }
+
+    /// The workers of a distributed run (empty otherwise).
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.master
+            .as_ref()
+            .map_or_else(Vec::new, |master| master.workers())
     }
 
     /// The session's statistics.
@@ -191,8 +271,11 @@ impl TestSession {
 
     /// The most users this session can run at once (the instance pool's size).
     pub fn capacity(&self) -> u64 {
-        u64::from(self.component.limits().max_instances)
-            .saturating_sub(crate::config::SPARE_INSTANCES)
+        match &self.master {
+            Some(master) => master.capacity(),
+            None => u64::from(self.component.limits().max_instances)
+                .saturating_sub(crate::config::SPARE_INSTANCES),
+        }
     }
 
     /// Start a test with `users` users at `spawn_rate`, or, while one runs, change its user
@@ -205,6 +288,14 @@ impl TestSession {
         host: Option<String>,
         step_load: Option<StepLoad>,
     ) -> Result<(), String> {
+        if let Some(master) = &self.master
+            && master.ready_workers() == 0
+        {
+            return Err(
+                "no workers are connected; start workers with `locust --worker --master-host <this host>` first"
+                    .to_owned(),
+            );
+        }
         let capacity = self.capacity();
         if users > capacity {
             return Err(format!(
@@ -245,20 +336,28 @@ impl TestSession {
                 );
             }
         }
-        let environment = Arc::new(UserEnvironment {
-            component: self.component.clone(),
-            reporter: Reporter {
-                stats: self.stats.clone(),
-                events: self.events.clone(),
+        let runner = match &self.master {
+            Some(master) => Runner::Distributed {
+                master: master.clone(),
+                host,
             },
-            host_override: host.as_deref().map(Arc::from),
-            options: self.options.clone(),
-        });
-        let runner = Arc::new(LocalRunner::new(
-            environment,
-            self.classes.clone(),
-            self.stop_timeout,
-        ));
+            None => {
+                let environment = Arc::new(UserEnvironment {
+                    component: self.component.clone(),
+                    reporter: Reporter {
+                        stats: self.stats.clone(),
+                        events: self.events.clone(),
+                    },
+                    host_override: host.as_deref().map(Arc::from),
+                    options: self.options.clone(),
+                });
+                Runner::Local(Arc::new(LocalRunner::new(
+                    environment,
+                    self.classes.clone(),
+                    self.stop_timeout,
+                )))
+            }
+        };
         self.events.fire_test_start();
         self.call_logged(Hook::TestStart).await;
         let ramp = tokio::spawn(ramp_up(

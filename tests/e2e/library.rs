@@ -92,6 +92,8 @@ async fn a_rust_program_adds_its_own_web_routes() {
             host: None,
             stop_timeout: std::time::Duration::ZERO,
             reset_stats: false,
+            tags: (None, None),
+            master: None,
         },
         Events::new(),
     )

@@ -146,6 +146,12 @@ macro_rules! export_users {
             fn on_request(record: $crate::bindings::locust::runtime::types::RequestRecord) {
                 $crate::runtime::hook_on_request($build, record)
             }
+            fn report_to_master() -> ::core::option::Option<::std::vec::Vec<u8>> {
+                $crate::runtime::hook_report_to_master($build)
+            }
+            fn worker_report(worker_id: ::std::string::String, data: ::std::vec::Vec<u8>) {
+                $crate::runtime::hook_worker_report($build, worker_id, data)
+            }
         }
 
         $crate::bindings::__export_user_component!(__LocustComponent with_types_in $crate::bindings);

@@ -111,6 +111,25 @@ pub fn hook_test_stop(build: fn() -> Scenario) -> Result<(), TaskError> {
     with_hooks(build, |scenario| run_hook(scenario.test_stop.as_deref()))
 }
 
+/// `hooks.report-to-master`.
+pub fn hook_report_to_master(build: fn() -> Scenario) -> Option<Vec<u8>> {
+    with_hooks(build, |scenario| {
+        scenario
+            .report_to_master
+            .as_ref()
+            .and_then(|source| source())
+    })
+}
+
+/// `hooks.worker-report`.
+pub fn hook_worker_report(build: fn() -> Scenario, worker_id: String, data: Vec<u8>) {
+    with_hooks(build, |scenario| {
+        if let Some(sink) = &scenario.worker_report {
+            sink(&worker_id, &data);
+        }
+    });
+}
+
 /// `hooks.on-request`.
 pub fn hook_on_request(build: fn() -> Scenario, record: RequestRecord) {
     with_hooks(build, |scenario| {

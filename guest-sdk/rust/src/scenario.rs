@@ -12,6 +12,8 @@ use crate::wait::{Wait, constant};
 type Action<U> = Box<dyn Fn(&mut U) -> TaskResult>;
 type Hook = Box<dyn Fn() -> TaskResult>;
 type RequestListener = Box<dyn Fn(&RequestRecord)>;
+type ReportSource = Box<dyn Fn() -> Option<Vec<u8>>>;
+type ReportSink = Box<dyn Fn(&str, &[u8])>;
 
 /// All user classes of a component, and its test-wide hooks.
 #[derive(Default)]
@@ -21,6 +23,8 @@ pub struct Scenario {
     pub(crate) test_start: Option<Hook>,
     pub(crate) test_stop: Option<Hook>,
     pub(crate) on_request: Option<RequestListener>,
+    pub(crate) report_to_master: Option<ReportSource>,
+    pub(crate) worker_report: Option<ReportSink>,
     pub(crate) options: Vec<OptionSpec>,
 }
 
@@ -73,6 +77,23 @@ impl Scenario {
         self
     }
 
+    /// On a worker of a distributed run, attach data to each statistics report (every 2
+    /// seconds and once at the end): return bytes in any encoding, or `None` for nothing.
+    /// Locust's `report_to_master` event. The master receives them in
+    /// [`on_worker_report`](Self::on_worker_report).
+    pub fn on_report_to_master(mut self, source: impl Fn() -> Option<Vec<u8>> + 'static) -> Self {
+        self.report_to_master = Some(Box::new(source));
+        self
+    }
+
+    /// On the master of a distributed run, receive what a worker attached to a report with
+    /// [`on_report_to_master`](Self::on_report_to_master), with the worker's id. Locust's
+    /// `worker_report` event.
+    pub fn on_worker_report(mut self, sink: impl Fn(&str, &[u8]) + 'static) -> Self {
+        self.worker_report = Some(Box::new(sink));
+        self
+    }
+
     pub(crate) fn description(&self) -> Description {
         let mut hooks = HookSet::empty();
         for (flag, declared) in [
@@ -80,6 +101,8 @@ impl Scenario {
             (HookSet::TEST_START, self.test_start.is_some()),
             (HookSet::TEST_STOP, self.test_stop.is_some()),
             (HookSet::REQUEST, self.on_request.is_some()),
+            (HookSet::REPORT_TO_MASTER, self.report_to_master.is_some()),
+            (HookSet::WORKER_REPORT, self.worker_report.is_some()),
         ] {
             if declared {
                 hooks = hooks | flag;

@@ -42,7 +42,7 @@ const YIELD_INTERVAL: u64 = 1_000_000;
 const GUARD_BYTES: u64 = 64 << 10;
 
 /// Sizes and budgets for the guest instances of a run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuestLimits {
     /// Most instances alive at once (users plus the describe and hooks instances).
     pub max_instances: u32,
@@ -124,6 +124,7 @@ pub struct TestComponent {
     pre: UserComponentPre<UserState>,
     limits: GuestLimits,
     hash: String,
+    bytes: std::sync::Arc<[u8]>,
 }
 
 fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
@@ -153,21 +154,30 @@ fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
     })
 }
 
+/// The bytes of the component at `path`: a `.wasm` file, or a guest crate directory that is
+/// built first.
+pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+    if !path.exists() {
+        return Err(LoadError::Missing(path.to_owned()));
+    }
+    let wasm = if path.is_dir() {
+        build::build_guest_crate(path)?
+    } else {
+        path.to_owned()
+    };
+    std::fs::read(&wasm)
+        .map_err(|error| LoadError::Setup(format!("could not read {}: {error}", wasm.display())))
+}
+
+/// SHA-256 of component bytes, hex: how master and workers name a component.
+pub fn hash_of(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
 impl TestComponent {
     /// Load `path`: a `.wasm` component, or a guest crate directory that is built first.
     pub fn load(path: &Path, limits: GuestLimits) -> Result<Self, LoadError> {
-        if !path.exists() {
-            return Err(LoadError::Missing(path.to_owned()));
-        }
-        let wasm = if path.is_dir() {
-            build::build_guest_crate(path)?
-        } else {
-            path.to_owned()
-        };
-        let bytes = std::fs::read(&wasm).map_err(|error| {
-            LoadError::Setup(format!("could not read {}: {error}", wasm.display()))
-        })?;
-        Self::from_bytes(&bytes, path, limits)
+        Self::from_bytes(&read_component(path)?, path, limits)
     }
 
     /// Compile and link component `bytes`; `path` is only used in messages.
@@ -211,13 +221,18 @@ impl TestComponent {
         };
         let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = UserComponentPre::new(pre).map_err(wrong_world)?;
-        let hash = format!("{:x}", Sha256::digest(bytes));
         Ok(Self {
             engine,
             pre,
             limits,
-            hash,
+            hash: hash_of(bytes),
+            bytes: bytes.into(),
         })
+    }
+
+    /// The component's bytes, as loaded (what a master ships to its workers).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// SHA-256 of the component's bytes, hex.
@@ -228,6 +243,30 @@ impl TestComponent {
     /// The limits the component was loaded with.
     pub fn limits(&self) -> GuestLimits {
         self.limits
+    }
+
+    /// Read the component's description, in an instance of its own.
+    pub async fn describe(&self) -> Result<Description, String> {
+        let identity = UserIdentity {
+            id: 0,
+            seed: 0,
+            host: None,
+            class: std::sync::Arc::from("describe"),
+            options: ComponentOptions::default(),
+        };
+        let reporter = crate::events::Reporter {
+            stats: crate::stats::Stats::new(),
+            events: std::sync::Arc::new(crate::events::Events::new()),
+        };
+        let state = UserState::new(identity, reporter, self.limits.memory_bytes);
+        let mut instance = self
+            .instantiate(state)
+            .await
+            .map_err(|error| error.to_string())?;
+        instance
+            .describe()
+            .await
+            .map_err(|error| format!("describe() failed: {error}"))
     }
 
     /// A fresh instance whose store holds `state`.
@@ -368,5 +407,18 @@ impl GuestInstance {
     /// `hooks.on-request`.
     pub async fn on_request(&mut self, record: &RequestRecord) -> Result<(), GuestError> {
         guest_call!(self, locust_runtime_hooks.call_on_request(record))
+    }
+
+    /// `hooks.report-to-master`.
+    pub async fn report_to_master(&mut self) -> Result<Option<Vec<u8>>, GuestError> {
+        guest_call!(self, locust_runtime_hooks.call_report_to_master())
+    }
+
+    /// `hooks.worker-report`.
+    pub async fn worker_report(&mut self, worker_id: &str, data: &[u8]) -> Result<(), GuestError> {
+        guest_call!(
+            self,
+            locust_runtime_hooks.call_worker_report(worker_id, data)
+        )
     }
 }

@@ -15,6 +15,8 @@ pub use file::{
 };
 
 use crate::component::GuestLimits;
+use crate::dist::master::MasterPlan;
+use crate::dist::worker::WorkerPlan;
 use crate::timespan::parse_timespan;
 
 fn timespan(text: &str) -> Result<Duration, String> {
@@ -45,7 +47,7 @@ pub struct Options {
         short = 'f',
         long = "locustfile",
         env = "LOCUST_LOCUSTFILE",
-        default_value = "locustfile.wasm",
+        default_value = DEFAULT_LOCUSTFILE,
         help_heading = "Common options"
     )]
     pub locustfile: PathBuf,
@@ -166,6 +168,31 @@ pub struct Options {
     )]
     pub expect_workers: u32,
 
+    /// Shared secret between master and workers: the master refuses workers without it.
+    #[arg(
+        long = "master-token",
+        env = "LOCUST_MASTER_TOKEN",
+        hide_env_values = true,
+        help_heading = "Master options"
+    )]
+    pub master_token: Option<String>,
+
+    /// TLS certificate (PEM) for the master's worker link.
+    #[arg(
+        long = "master-tls-cert",
+        env = "LOCUST_MASTER_TLS_CERT",
+        help_heading = "Master options"
+    )]
+    pub master_tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for the master's worker link.
+    #[arg(
+        long = "master-tls-key",
+        env = "LOCUST_MASTER_TLS_KEY",
+        help_heading = "Master options"
+    )]
+    pub master_tls_key: Option<PathBuf>,
+
     /// Run as a worker of a distributed test.
     #[arg(long, env = "LOCUST_MODE_WORKER", help_heading = "Worker options")]
     pub worker: bool,
@@ -187,6 +214,14 @@ pub struct Options {
         help_heading = "Worker options"
     )]
     pub master_port: u16,
+
+    /// CA certificate (PEM) to verify a master that serves TLS; connects over TLS when given.
+    #[arg(
+        long = "master-tls-ca",
+        env = "LOCUST_MASTER_TLS_CA",
+        help_heading = "Worker options"
+    )]
+    pub master_tls_ca: Option<PathBuf>,
 
     /// Only run tasks with any of these tags.
     #[arg(short = 'T', long, env = "LOCUST_TAGS", num_args = 1.., value_delimiter = ' ',
@@ -327,6 +362,17 @@ pub const WEB_CAPACITY: u64 = 10_000;
 /// Instances beyond the users: the describe and hooks instances, and a margin.
 pub const SPARE_INSTANCES: u64 = 4;
 
+/// Where the users of a run go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Role {
+    /// In this process.
+    Standalone,
+    /// On workers, with this process as their master.
+    Master(MasterPlan),
+    /// This process is a worker of a master.
+    Worker(WorkerPlan),
+}
+
 /// What the command is asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -420,6 +466,8 @@ pub struct RunPlan {
     pub ca_bundle: Option<PathBuf>,
     /// Values of the options the component declared, by name.
     pub component_options: std::collections::BTreeMap<String, String>,
+    /// Standalone, master or worker.
+    pub role: Role,
 }
 
 impl Options {
@@ -434,12 +482,6 @@ impl Options {
         } else {
             Action::Run
         };
-        if self.master || self.worker {
-            return Err(
-                "distributed runs (--master, --worker) are not available in this version yet; run without them"
-                    .to_owned(),
-            );
-        }
         let auth = match &self.web_auth {
             None => None,
             Some(text) => match text.split_once(':') {
@@ -493,6 +535,12 @@ impl Options {
         };
         let max_instances = u32::try_from(capacity.saturating_add(SPARE_INSTANCES))
             .map_err(|_| format!("--users {} is more than this host can run", self.users))?;
+        let limits = GuestLimits {
+            max_instances,
+            memory_bytes: self.user_memory as usize * (1 << 20),
+            fuel_per_call: self.guest_fuel,
+        };
+        let role = self.role(limits)?;
         Ok(RunPlan {
             locustfile: self.locustfile,
             host: self.host.map(|host| host.trim_end_matches('/').to_owned()),
@@ -521,20 +569,70 @@ impl Options {
             demo: self.demo,
             action,
             user_classes: self.user_classes,
-            limits: GuestLimits {
-                max_instances,
-                memory_bytes: self.user_memory as usize * (1 << 20),
-                fuel_per_call: self.guest_fuel,
-            },
+            limits,
             ca_bundle: ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"]
                 .iter()
                 .filter_map(std::env::var_os)
                 .find(|value| !value.is_empty())
                 .map(PathBuf::from),
             component_options: std::collections::BTreeMap::new(),
+            role,
         })
     }
+
+    /// Standalone, master or worker, with what each needs.
+    fn role(&self, limits: GuestLimits) -> Result<Role, String> {
+        let token = self.master_token.clone().filter(|token| !token.is_empty());
+        match (self.master, self.worker) {
+            (true, true) => Err("--master and --worker exclude each other; pick one".to_owned()),
+            (true, false) => {
+                let tls = match (&self.master_tls_cert, &self.master_tls_key) {
+                    (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+                    (None, None) => None,
+                    _ => {
+                        return Err("--master-tls-cert and --master-tls-key go together".to_owned());
+                    }
+                };
+                if self.headless && self.expect_workers == 0 {
+                    return Err("--expect-workers must be at least 1".to_owned());
+                }
+                Ok(Role::Master(MasterPlan {
+                    bind_host: self.master_bind_host.clone(),
+                    bind_port: self.master_bind_port,
+                    expect_workers: self.expect_workers,
+                    token,
+                    tls,
+                    worker_limits: limits,
+                }))
+            }
+            (false, true) => {
+                // A worker needs no component of its own; one it was given must exist and
+                // match the master's.
+                let locustfile = if self.locustfile.exists() {
+                    Some(self.locustfile.clone())
+                } else if self.locustfile != std::path::Path::new(DEFAULT_LOCUSTFILE) {
+                    return Err(format!(
+                        "{}: no such file or directory; a worker needs no -f (the master sends the component)",
+                        self.locustfile.display()
+                    ));
+                } else {
+                    None
+                };
+                Ok(Role::Worker(WorkerPlan {
+                    master_host: self.master_host.clone(),
+                    master_port: self.master_port,
+                    token,
+                    tls_ca: self.master_tls_ca.clone(),
+                    locustfile,
+                }))
+            }
+            (false, false) => Ok(Role::Standalone),
+        }
+    }
 }
+
+/// The component `-f` names when it is not given.
+pub const DEFAULT_LOCUSTFILE: &str = "locustfile.wasm";
 
 #[cfg(test)]
 mod tests {

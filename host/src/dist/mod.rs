@@ -1,6 +1,9 @@
-//! Distributed runs (master and workers). So far: the plan that splits a test across workers;
-//! the gRPC transport and the runners come next (see the open issue).
+//! Distributed runs: a master splits a test across worker processes over a gRPC link
+//! (`proto/locust.proto`) whose frames carry msgpack messages, and merges their statistics.
 
+pub mod cpu;
+pub mod master;
 pub mod plan;
 pub mod protocol;
 pub mod transport;
+pub mod worker;

@@ -61,8 +61,12 @@ pub struct Hello {
     pub version: u32,
     /// A name unique among the master's workers (host name and process id).
     pub worker_id: String,
-    /// SHA-256 of the component the worker was started with (`-f`), if any.
+    /// SHA-256 of the component the worker was started with (`-f`), if any: the master
+    /// refuses a worker whose component differs from its own.
     pub component_hash: Option<String>,
+    /// Hashes of components the worker has cached: the master does not send those again.
+    #[serde(default)]
+    pub cached: Vec<String>,
     /// The shared token, if the master requires one.
     pub token: Option<String>,
 }
@@ -89,12 +93,20 @@ pub struct Welcome {
     /// The component's bytes, unless the worker already has this hash.
     #[serde(with = "serde_bytes_option")]
     pub component: Option<Vec<u8>>,
+    /// Most users the worker may be asked to run (its instance pool is sized for them).
+    pub max_users: u64,
+    /// Linear memory per user, bytes (`--user-memory`).
+    pub memory_bytes: u64,
+    /// Instruction budget per guest call (`--guest-fuel`).
+    pub fuel_per_call: u64,
 }
 
-/// What a worker runs.
+/// What a worker runs. A spawn while users run changes their number (the newest stop).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spawn {
-    /// Users per class name for this worker.
+    /// Increases with every spawn of a master; echoed in [`SpawnDone`].
+    pub sequence: u64,
+    /// Users per class name for this worker, every class of the test in the master's order.
     pub users: Vec<(String, u64)>,
     /// This worker's share of the spawn rate, users per second.
     pub spawn_rate: f64,
@@ -108,6 +120,15 @@ pub struct Spawn {
     pub exclude_tags: Option<Vec<String>>,
     /// Values of the component's options.
     pub options: Vec<(String, String)>,
+}
+
+/// A worker has spawned the users of a spawn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpawnDone {
+    /// The spawn's sequence number.
+    pub sequence: u64,
+    /// Users running on the worker.
+    pub user_count: u64,
 }
 
 /// A worker's statistics since its last report (deltas), every 2–3 seconds and at the end.
@@ -152,17 +173,17 @@ pub enum Message {
     Spawn(Spawn),
     /// Worker → master: spawning started.
     Spawning,
-    /// Worker → master: all users spawned, with the count.
-    SpawningComplete(u64),
+    /// Worker → master: all users of a spawn started.
+    SpawningComplete(SpawnDone),
     /// Worker → master: statistics.
     Report(Report),
-    /// Worker → master: (in reports too) kept for symmetry with Locust's message list.
+    /// Both ways, each second: the sender is alive.
     Heartbeat(Heartbeat),
     /// Master → worker: stop the users.
     Stop,
     /// Worker → master: users stopped.
     Stopped,
-    /// Master → worker: exit.
+    /// Master → worker: exit. Worker → master: this worker is leaving.
     Quit,
 }
 
@@ -212,7 +233,7 @@ impl Message {
             Message::Welcome(welcome) => encode(kind, welcome),
             Message::Refused(reason) => encode(kind, reason),
             Message::Spawn(spawn) => encode(kind, spawn),
-            Message::SpawningComplete(count) => encode(kind, count),
+            Message::SpawningComplete(done) => encode(kind, done),
             Message::Report(report) => encode(kind, report),
             Message::Heartbeat(heartbeat) => encode(kind, heartbeat),
             Message::Ready
@@ -326,15 +347,20 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 worker_id: "host-1".into(),
                 component_hash: Some("ab12".into()),
+                cached: vec!["cd34".into()],
                 token: None,
             }),
             Message::Welcome(Welcome {
                 component_hash: "ab12".into(),
                 component: Some(b"\0asm\x0d\0\x01\0".to_vec()),
+                max_users: 100,
+                memory_bytes: 1 << 26,
+                fuel_per_call: 1_000_000,
             }),
             Message::Refused("wrong token".into()),
             Message::Ready,
             Message::Spawn(Spawn {
+                sequence: 7,
                 users: vec![("Web".into(), 3), ("Mobile".into(), 1)],
                 spawn_rate: 0.5,
                 host: Some("http://127.0.0.1:8080".into()),
@@ -344,7 +370,10 @@ mod tests {
                 options: vec![("greeting".into(), "hi".into())],
             }),
             Message::Spawning,
-            Message::SpawningComplete(4),
+            Message::SpawningComplete(SpawnDone {
+                sequence: 7,
+                user_count: 4,
+            }),
             Message::Report(Report {
                 entries: snapshot
                     .entries
@@ -420,6 +449,7 @@ mod tests {
             version: PROTOCOL_VERSION + 1,
             worker_id: "w".into(),
             component_hash: None,
+            cached: Vec::new(),
             token: None,
         };
         let error = hello.check_version().expect_err("refused").to_string();

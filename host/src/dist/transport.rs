@@ -64,6 +64,9 @@ pub struct Connection {
 
 /// How many frames may wait to be sent on one stream.
 const QUEUE: usize = 256;
+/// The largest frame either side accepts: room for big components (a Python guest bundles its
+/// interpreter) while still bounding what a bad peer can make us buffer.
+pub const MAX_FRAME_BYTES: usize = 256 << 20;
 
 /// The master's service: hands each new stream to `connections`.
 #[derive(Clone)]
@@ -114,7 +117,9 @@ impl tonic::codegen::Service<http::Request<Body>> for MasterService {
             if request.uri().path() != CONNECT_PATH {
                 return Ok(Status::unimplemented("unknown method").into_http());
             }
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
+                .max_decoding_message_size(MAX_FRAME_BYTES)
+                .max_encoding_message_size(MAX_FRAME_BYTES);
             Ok(grpc.streaming(ConnectCall(connections), request).await)
         })
     }
@@ -124,12 +129,18 @@ impl NamedService for MasterService {
     const NAME: &'static str = SERVICE;
 }
 
-/// Serve the master's service on `listener`; each worker stream arrives on `connections`.
+/// Serve the master's service on `listener`, over TLS when `tls` is given; each worker stream
+/// arrives on `connections`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     connections: mpsc::Sender<Connection>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_service(MasterService { connections })
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
         .await
@@ -143,15 +154,27 @@ pub struct WorkerStream {
     pub inbound: Streaming<WireFrame>,
 }
 
-/// Connect to the master at `url` (`http://host:port`) and open the stream.
-pub async fn connect(url: String) -> Result<WorkerStream, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
-        .map_err(|error| format!("invalid master address {url}: {error}"))?;
+/// Connect to the master at `url` (`http://host:port`, or `https://` with `tls`) and open the
+/// stream.
+pub async fn connect(
+    url: String,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> Result<WorkerStream, String> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|error| format!("invalid master address {url}: {error}"))?
+        .connect_timeout(std::time::Duration::from_secs(5));
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|error| format!("TLS settings for {url}: {error}"))?;
+    }
     let channel = endpoint
         .connect()
         .await
         .map_err(|error| format!("could not connect to the master at {url}: {error}"))?;
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(MAX_FRAME_BYTES)
+        .max_encoding_message_size(MAX_FRAME_BYTES);
     grpc.ready()
         .await
         .map_err(|error| format!("the master at {url} is not ready: {error}"))?;
@@ -198,7 +221,7 @@ mod tests {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let (connections, mut incoming) = mpsc::channel(4);
-        tokio::spawn(serve(listener, connections));
+        tokio::spawn(serve(listener, connections, None));
 
         // A "master" that answers every hello with a welcome and ignores bad frames.
         tokio::spawn(async move {
@@ -209,6 +232,9 @@ mod tests {
                             let welcome = Message::Welcome(Welcome {
                                 component_hash: hello.worker_id,
                                 component: None,
+                                max_users: 1,
+                                memory_bytes: 1 << 20,
+                                fuel_per_call: 1,
                             });
                             let frame = welcome.to_frame().expect("encode");
                             let _ = connection.outbound.send(Ok(frame.into())).await;
@@ -219,7 +245,9 @@ mod tests {
         });
 
         for worker in ["w1", "w2"] {
-            let mut stream = connect(format!("http://{address}")).await.expect("connect");
+            let mut stream = connect(format!("http://{address}"), None)
+                .await
+                .expect("connect");
             let garbage = WireFrame {
                 r#type: "hello".into(),
                 payload: vec![0xc1, 0xff, 0x00],
@@ -229,6 +257,7 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 worker_id: worker.into(),
                 component_hash: None,
+                cached: Vec::new(),
                 token: None,
             });
             stream

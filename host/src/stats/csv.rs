@@ -199,10 +199,10 @@ pub fn history_rows(
         .collect()
 }
 
-/// Replace `path` with `content` atomically.
-fn replace_file(path: &Path, content: &[u8]) -> io::Result<()> {
+/// Replace `path` with `content` atomically (several processes may write the same file).
+pub(crate) fn replace_file(path: &Path, content: &[u8]) -> io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
+    temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);
     std::fs::write(&temporary, content)?;
     std::fs::rename(&temporary, path)
@@ -324,6 +324,11 @@ mod tests {
         assert_eq!(&history[4][1], "5");
         assert_eq!(&history[4][18], "2");
         assert_eq!(read("_failures.csv").len(), 1);
-        assert!(!dir.path().join("run_stats.csv.tmp").exists());
+        let leftovers = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0);
     }
 }

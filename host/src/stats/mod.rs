@@ -273,6 +273,48 @@ impl Stats {
         read(&merged)
     }
 
+    /// Merge what every thread recorded, hand the whole over and start afresh: what a worker
+    /// ships to its master. Nothing recorded meanwhile is lost; it goes to the next take.
+    pub fn take(&self) -> RequestStats {
+        let mut merged = lock(&self.inner.merged);
+        self.drain_into(&mut merged);
+        std::mem::replace(&mut *merged, RequestStats::new(unix_now()))
+    }
+
+    /// Add statistics recorded elsewhere (a worker's report): entries with their histograms,
+    /// failures and user errors. Merging is exact.
+    pub fn absorb(
+        &self,
+        entries: &[EntryData],
+        errors: &[(ErrorKey, u64)],
+        user_errors: &[UserErrorEntry],
+    ) {
+        let mut merged = lock(&self.inner.merged);
+        let start = merged.total.start_time;
+        for data in entries.iter().filter(|data| data.num_requests > 0) {
+            let entry = StatsEntry::from_data(data, start);
+            merged
+                .entries
+                .entry((data.name.clone(), data.method.clone()))
+                .or_insert_with(|| StatsEntry::new(&data.method, &data.name, start))
+                .extend(&entry);
+            merged.total.extend(&entry);
+        }
+        for (key, count) in errors {
+            *merged.errors.entry(key.clone()).or_insert(0) += count;
+        }
+        for error in user_errors {
+            match merged
+                .user_errors
+                .iter_mut()
+                .find(|entry| entry.message == error.message && entry.traceback == error.traceback)
+            {
+                Some(entry) => entry.count += error.count,
+                None => merged.user_errors.push(error.clone()),
+            }
+        }
+    }
+
     /// Forget everything recorded so far (`--reset-stats`, the web UI's reset).
     pub fn reset(&self) {
         let mut merged = lock(&self.inner.merged);
@@ -327,6 +369,30 @@ mod tests {
         assert_eq!(snapshot.user_errors.len(), 2);
         assert_eq!(snapshot.user_errors[0].count, 2);
         assert_eq!(snapshot.error_count(), 3);
+    }
+
+    #[test]
+    fn taking_and_absorbing_loses_and_doubles_nothing() {
+        let worker = Stats::new();
+        let master = Stats::new();
+        for round in 0..3u64 {
+            for i in 0..100u64 {
+                let error = (i % 25 == 0).then_some("boom");
+                worker.record("GET", "/x", Duration::from_millis(i + round), 5, error);
+            }
+            worker.record_user_error("trap", "in task");
+            let taken = worker.take();
+            let entries: Vec<EntryData> = taken.entries.values().map(StatsEntry::to_data).collect();
+            let errors: Vec<(ErrorKey, u64)> = taken.errors.into_iter().collect();
+            master.absorb(&entries, &errors, &taken.user_errors);
+        }
+        assert_eq!(worker.snapshot().total.num_requests, 0);
+        let merged = master.snapshot();
+        assert_eq!(merged.total.num_requests, 300);
+        assert_eq!(merged.total.num_failures, 12);
+        assert_eq!(merged.errors.values().sum::<u64>(), 12);
+        assert_eq!(merged.user_errors[0].count, 3);
+        assert_eq!(merged.entries.len(), 1);
     }
 
     #[test]

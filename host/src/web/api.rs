@@ -14,6 +14,7 @@ use serde_json::json;
 use super::WebState;
 use super::assets::escape_html;
 use crate::config::StepLoad;
+use crate::dist::master::WorkerInfo;
 use crate::stats::csv::{render_failures_csv, render_stats_csv};
 use crate::stats::{RequestStats, StatsEntry, unix_now};
 use crate::timespan::parse_timespan;
@@ -152,7 +153,7 @@ impl<'a> StatsRow<'a> {
     }
 }
 
-fn report(state: &WebState, stats: &RequestStats) -> serde_json::Value {
+fn report(state: &WebState, stats: &RequestStats, workers: Vec<WorkerInfo>) -> serde_json::Value {
     let rows: Vec<StatsRow<'_>> = stats
         .entries
         .values()
@@ -179,12 +180,18 @@ fn report(state: &WebState, stats: &RequestStats) -> serde_json::Value {
         "current_response_time_percentile_95": window.percentile(&stats.total, 0.95),
         "state": state.session.state().name(),
         "user_count": state.session.user_count(),
+        "worker_count": workers.iter().filter(|worker| worker.state != "missing").count(),
+        "workers": workers,
     })
 }
 
 /// `GET /stats/requests`: the live table, aggregated row last.
 pub async fn requests(State(state): State<Arc<WebState>>) -> Response {
-    let body = state.session.stats().read(|stats| report(&state, stats));
+    let workers = state.session.workers();
+    let body = state
+        .session
+        .stats()
+        .read(|stats| report(&state, stats, workers));
     Json(body).into_response()
 }
 

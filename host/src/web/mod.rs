@@ -73,7 +73,8 @@ impl Drop for ServedWebUi {
 
 async fn index(State(state): State<Arc<WebState>>) -> Html<String> {
     let host = state.session.host().unwrap_or_default();
-    Html(assets::index(&host, state.step_load, false))
+    let is_master = state.session.master().is_some();
+    Html(assets::index(&host, state.step_load, is_master))
 }
 
 /// Refuse requests without the `--web-auth` credentials.
