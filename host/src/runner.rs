@@ -238,15 +238,22 @@ impl LocalRunner {
         on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
     ) {
         let weights: Vec<u32> = self.classes.iter().map(|class| class.weight).collect();
-        self.start_counts(&apportion(user_count, &weights), spawn_rate, on_spawned);
+        self.start_counts(
+            &apportion(user_count, &weights),
+            spawn_rate,
+            Duration::ZERO,
+            on_spawned,
+        );
     }
 
     /// Like [`start`](Self::start) with the users of each class given (`wanted[i]` users of
-    /// the runner's class `i`): what a worker does with its share of a distributed test.
+    /// the runner's class `i`), the first new user starting after `offset`: what a worker does
+    /// with its share of a distributed test.
     pub fn start_counts(
         &self,
         wanted: &[u64],
         spawn_rate: f64,
+        offset: Duration,
         on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
     ) {
         if let Some(previous) = lock(&self.spawner).take() {
@@ -285,7 +292,7 @@ impl LocalRunner {
             let started = Instant::now();
             for (position, class_index) in order.into_iter().enumerate() {
                 // Absolute schedule: no drift however long spawning takes.
-                tokio::time::sleep_until(started + interval * position as u32).await;
+                tokio::time::sleep_until(started + offset + interval * position as u32).await;
                 spawner.spawn_user(class_index);
             }
             Self::set_state(&spawner.shared, RunnerState::Running);

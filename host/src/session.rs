@@ -206,6 +206,7 @@ impl TestSession {
                     exclude_tags,
                     options: parts.options.clone(),
                     stop_timeout: parts.stop_timeout,
+                    host: parts.host.clone(),
                 };
                 Some(Master::listen(plan, setup, stats.clone(), hooks.clone()).await?)
             }

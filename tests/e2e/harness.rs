@@ -41,6 +41,8 @@ pub struct Hit {
     pub waits: Option<u32>,
     /// The `x-seen` header, if sent.
     pub seen: Option<u64>,
+    /// The request body, as text.
+    pub body: String,
     /// When it arrived, since the target started.
     pub at: Duration,
 }
@@ -83,6 +85,7 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
         cookie: text("cookie"),
         waits: text("x-waits").and_then(|v| v.parse().ok()),
         seen: text("x-seen").and_then(|v| v.parse().ok()),
+        body: String::from_utf8_lossy(&body).into_owned(),
         at: state.started.elapsed(),
     };
     state.hits.lock().expect("hits").push(hit);
@@ -278,35 +281,51 @@ pub async fn run_fixture(target: &Target, args: &[&str]) -> Run {
     locust(&all).await
 }
 
-/// A `locust` process left running (the web UI), stopped with SIGTERM.
+/// A `locust` process left running (a web UI, a master or a worker).
 pub struct Background {
     child: tokio::process::Child,
-    /// The web UI's URL, from its "Starting web interface at" log line.
+    /// The web UI's URL, from its "Starting web interface at" log line (empty if it has none).
     pub url: String,
+    /// The rest of the log line that said the process is ready.
+    pub ready: String,
+    /// Everything it logged up to that line.
+    pub early_log: String,
     stdout: tokio::task::JoinHandle<String>,
     stderr: tokio::task::JoinHandle<String>,
 }
 
+/// The log line of a web UI that listens.
+const WEB_READY: &str = "Starting web interface at ";
+
 impl Background {
     /// Start `locust` with `args` and wait until its web UI listens.
     pub async fn start(args: &[&str]) -> Self {
+        let mut started = Self::start_with(args, &[], WEB_READY).await;
+        started.url = started.ready.trim().replace("0.0.0.0", "127.0.0.1");
+        started
+    }
+
+    /// Start `locust` with `args` and extra environment variables, and wait until it logs a
+    /// line containing `marker`.
+    pub async fn start_with(args: &[&str], env: &[(&str, &str)], marker: &str) -> Self {
         use tokio::io::AsyncBufReadExt as _;
-        let mut child = command(&root(), args, &[]).spawn().expect("start locust");
+        let mut child = command(&root(), args, env).spawn().expect("start locust");
         let stdout = read_all(child.stdout.take().expect("stdout"));
         let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut seen = String::new();
-        let url = tokio::time::timeout(Duration::from_secs(120), async {
+        let ready = tokio::time::timeout(Duration::from_secs(120), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 seen.push_str(&line);
                 seen.push('\n');
-                if let Some((_, url)) = line.split_once("Starting web interface at ") {
-                    return url.trim().replace("0.0.0.0", "127.0.0.1");
+                if let Some((_, rest)) = line.split_once(marker) {
+                    return rest.to_owned();
                 }
             }
-            panic!("locust exited before serving its web UI:\n{seen}");
+            panic!("locust exited before logging \"{marker}\":\n{seen}");
         })
         .await
-        .expect("the web UI starts");
+        .unwrap_or_else(|_| panic!("locust logs \"{marker}\" within two minutes"));
+        let early_log = seen.clone();
         let stderr = tokio::spawn(async move {
             let mut text = seen;
             while let Ok(Some(line)) = lines.next_line().await {
@@ -317,10 +336,17 @@ impl Background {
         });
         Self {
             child,
-            url,
+            url: String::new(),
+            ready,
+            early_log,
             stdout,
             stderr,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
     }
 
     /// The fixture's web UI on a free port of 127.0.0.1, testing `target` with the `Lifecycle`
@@ -343,15 +369,29 @@ impl Background {
     }
 
     /// SIGTERM, then collect the output.
-    pub async fn stop(mut self) -> Run {
-        let pid = self.child.id().expect("running");
+    pub async fn stop(self) -> Run {
+        self.signal("-TERM");
+        self.wait().await
+    }
+
+    /// SIGKILL (nothing is cleaned up), then collect the output.
+    pub async fn kill(self) -> Run {
+        self.signal("-KILL");
+        self.wait().await
+    }
+
+    fn signal(&self, signal: &str) {
         let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
+            .arg(signal)
+            .arg(self.pid().to_string())
             .status();
+    }
+
+    /// Wait (up to a minute) for the process to exit by itself and collect its output.
+    pub async fn wait(mut self) -> Run {
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
-            .expect("locust stops on SIGTERM")
+            .expect("locust exits within a minute")
             .expect("wait");
         Run {
             code: status.code().unwrap_or(-1),

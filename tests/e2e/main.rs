@@ -4,6 +4,7 @@ mod harness;
 
 mod bad_input;
 mod browser;
+mod distributed;
 mod examples;
 mod http_behaviour;
 mod library;

@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::cpu::{CPU_WARNING_PERCENT, CpuMeter};
-use super::plan::{split_rate, split_users};
-use super::protocol::{Frame, Heartbeat, Hello, Message, Report, Spawn, SpawnDone, Welcome};
+use super::plan::{spawn_offsets, split_rate, split_users};
+use super::protocol::{
+    Frame, Heartbeat, Hello, Message, Report, Spawn, SpawnDone, Welcome, check_version,
+};
 use super::transport::{self, Connection, Outbound, WireFrame};
 use crate::component::{ComponentOptions, GuestLimits, TestComponent};
 use crate::hooks::GuestHooks;
@@ -67,6 +69,8 @@ pub struct MasterSetup {
     pub options: ComponentOptions,
     /// `--stop-timeout`.
     pub stop_timeout: Duration,
+    /// `--host`, for the workers' hooks.
+    pub host: Option<String>,
 }
 
 /// A worker as the web UI and logs show it.
@@ -347,6 +351,15 @@ impl Master {
         send_all(outgoing).await;
     }
 
+    /// The component's option values, as the protocol carries them.
+    fn option_list(&self) -> Vec<(String, String)> {
+        self.setup
+            .options
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
+
     /// Split the target across the live workers and tell each its share.
     fn rebalance(&self, inner: &mut Inner) -> Outgoing {
         let Some(target) = &inner.target else {
@@ -370,10 +383,12 @@ impl Master {
         let split = split_users(target.users, &weights, live.len());
         let totals: Vec<u64> = split.iter().map(|counts| counts.iter().sum()).collect();
         let rates = split_rate(target.spawn_rate, &totals);
+        let offsets = spawn_offsets(target.spawn_rate, live.len());
         inner.sequence += 1;
         let sequence = inner.sequence;
-        let spawn = |counts: &[u64], rate: f64| Spawn {
+        let spawn = |counts: &[u64], rate: f64, offset: Duration| Spawn {
             sequence,
+            spawn_offset_ms: u64::try_from(offset.as_millis()).unwrap_or(u64::MAX),
             users: self
                 .setup
                 .classes
@@ -386,16 +401,11 @@ impl Master {
             stop_timeout_ms: u64::try_from(self.setup.stop_timeout.as_millis()).unwrap_or(u64::MAX),
             tags: self.setup.tags.clone(),
             exclude_tags: self.setup.exclude_tags.clone(),
-            options: self
-                .setup
-                .options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            options: self.option_list(),
         };
         let mut outgoing = Vec::new();
-        for ((id, counts), rate) in live.iter().zip(&split).zip(&rates) {
-            let message = Message::Spawn(spawn(counts, *rate));
+        for (((id, counts), rate), offset) in live.iter().zip(&split).zip(&rates).zip(offsets) {
+            let message = Message::Spawn(spawn(counts, *rate, offset));
             if let Some(worker) = inner.workers.get_mut(id) {
                 worker.pending = Some(sequence);
                 worker.state = WorkerState::Spawning;
@@ -586,16 +596,24 @@ impl Master {
             ..
         } = connection;
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
-            Ok(Ok(Some(frame))) => match Message::from_frame(&Frame::from(frame)) {
-                Ok(Message::Hello(hello)) => hello,
-                Ok(other) => {
-                    let reason = format!("expected hello first, got {}", other.kind());
-                    return refuse(&outbound, &peer, "a peer", &reason).await;
+            Ok(Ok(Some(frame))) => {
+                let frame = Frame::from(frame);
+                match Message::from_frame(&frame) {
+                    Ok(Message::Hello(hello)) => hello,
+                    Ok(other) => {
+                        let reason = format!("expected hello first, got {}", other.kind());
+                        return refuse(&outbound, &peer, "a peer", &reason).await;
+                    }
+                    Err(error) => {
+                        // Another version may shape its hello differently: name the versions.
+                        let reason = match Hello::version_of(&frame).map(check_version) {
+                            Some(Err(mismatch)) => mismatch.to_string(),
+                            _ => error.to_string(),
+                        };
+                        return refuse(&outbound, &peer, "a peer", &reason).await;
+                    }
                 }
-                Err(error) => {
-                    return refuse(&outbound, &peer, "a peer", &error.to_string()).await;
-                }
-            },
+            }
             Ok(Ok(None)) | Ok(Err(_)) => return,
             Err(_) => {
                 return refuse(&outbound, &peer, "a peer", "no hello within 10 seconds").await;
@@ -606,14 +624,16 @@ impl Master {
             return refuse(&outbound, &peer, &format!("worker {id}"), &reason).await;
         }
         let ours = self.setup.component.hash().to_owned();
-        let has_it = hello.component_hash.as_deref() == Some(ours.as_str())
-            || hello.cached.contains(&ours);
+        let has_it =
+            hello.component_hash.as_deref() == Some(ours.as_str()) || hello.cached.contains(&ours);
         let welcome = Message::Welcome(Welcome {
             component_hash: ours,
             component: (!has_it).then(|| self.setup.component.bytes().to_vec()),
             max_users: self.capacity(),
             memory_bytes: self.limits.memory_bytes as u64,
             fuel_per_call: self.limits.fuel_per_call,
+            host: self.setup.host.clone(),
+            options: self.option_list(),
         });
         send(&outbound, &welcome).await;
         // The worker compiles the component, then says it is ready.

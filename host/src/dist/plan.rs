@@ -1,6 +1,8 @@
 //! How a master splits a test across workers: users per class for each worker, and each
 //! worker's share of the spawn rate, as plain functions.
 
+use std::time::Duration;
+
 use crate::runner::apportion;
 
 /// Users of each class for each worker (`result[worker][class]`). Per-class totals match the
@@ -42,6 +44,22 @@ pub fn split_rate(rate: f64, users_per_worker: &[u64]) -> Vec<f64> {
         .collect()
 }
 
+/// When each of `workers` workers starts spawning, so that their schedules interleave: with
+/// the swarm ramping at `rate` users per second, worker `i` starts `i / rate` seconds in
+/// (each then spawns every `workers / rate` seconds), so a rate below the number of workers
+/// does not start one user on every worker at once.
+pub fn spawn_offsets(rate: f64, workers: usize) -> Vec<Duration> {
+    (0..workers)
+        .map(|index| {
+            if rate > 0.0 && rate.is_finite() {
+                Duration::try_from_secs_f64(index as f64 / rate).unwrap_or(Duration::MAX)
+            } else {
+                Duration::ZERO
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +85,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn slow_rates_interleave_the_workers_instead_of_bursting() {
+        // 1 user/s over 4 workers with 2 users each: one user per second overall.
+        let offsets = spawn_offsets(1.0, 4);
+        let rates = split_rate(1.0, &[2, 2, 2, 2]);
+        let mut starts: Vec<f64> = offsets
+            .iter()
+            .zip(&rates)
+            .flat_map(|(offset, rate)| {
+                (0..2).map(move |k| offset.as_secs_f64() + f64::from(k) / rate)
+            })
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        assert_eq!(starts, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(spawn_offsets(0.0, 2), [Duration::ZERO, Duration::ZERO]);
     }
 
     #[test]

@@ -71,17 +71,35 @@ pub struct Hello {
     pub token: Option<String>,
 }
 
+/// Only the version of a hello: readable whatever else another version puts in it.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
 impl Hello {
+    /// The version a hello frame claims, even if the rest of it is not ours to read.
+    pub fn version_of(frame: &Frame) -> Option<u32> {
+        rmp_serde::from_slice::<VersionOnly>(&frame.payload)
+            .ok()
+            .map(|hello| hello.version)
+    }
+
     /// Refuse a peer that speaks another version, naming both.
     pub fn check_version(&self) -> Result<(), ProtocolError> {
-        if self.version == PROTOCOL_VERSION {
-            Ok(())
-        } else {
-            Err(ProtocolError::Version {
-                ours: PROTOCOL_VERSION,
-                theirs: self.version,
-            })
-        }
+        check_version(self.version)
+    }
+}
+
+/// Refuse `theirs` unless it is our version, naming both.
+pub fn check_version(theirs: u32) -> Result<(), ProtocolError> {
+    if theirs == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(ProtocolError::Version {
+            ours: PROTOCOL_VERSION,
+            theirs,
+        })
     }
 }
 
@@ -99,6 +117,13 @@ pub struct Welcome {
     pub memory_bytes: u64,
     /// Instruction budget per guest call (`--guest-fuel`).
     pub fuel_per_call: u64,
+    /// The master's `--host`: where the worker's hooks send requests (users get the host of
+    /// each spawn).
+    pub host: Option<String>,
+    /// Values of the component's options, for the worker's hooks (users get those of each
+    /// spawn).
+    #[serde(default)]
+    pub options: Vec<(String, String)>,
 }
 
 /// What a worker runs. A spawn while users run changes their number (the newest stop).
@@ -110,6 +135,10 @@ pub struct Spawn {
     pub users: Vec<(String, u64)>,
     /// This worker's share of the spawn rate, users per second.
     pub spawn_rate: f64,
+    /// Milliseconds to wait before the first new user, so that the workers' spawns
+    /// interleave.
+    #[serde(default)]
+    pub spawn_offset_ms: u64,
     /// The target host, if any.
     pub host: Option<String>,
     /// `--stop-timeout`, milliseconds.
@@ -356,6 +385,8 @@ mod tests {
                 max_users: 100,
                 memory_bytes: 1 << 26,
                 fuel_per_call: 1_000_000,
+                host: Some("http://127.0.0.1:8080".into()),
+                options: vec![("greeting".into(), "hi".into())],
             }),
             Message::Refused("wrong token".into()),
             Message::Ready,
@@ -363,6 +394,7 @@ mod tests {
                 sequence: 7,
                 users: vec![("Web".into(), 3), ("Mobile".into(), 1)],
                 spawn_rate: 0.5,
+                spawn_offset_ms: 2000,
                 host: Some("http://127.0.0.1:8080".into()),
                 stop_timeout_ms: 5000,
                 tags: Some(vec!["a".into()]),
@@ -461,6 +493,26 @@ mod tests {
             error.contains(&format!("version {}", PROTOCOL_VERSION + 1)),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_future_hello_still_names_its_version() {
+        #[derive(Serialize)]
+        struct FutureHello {
+            version: u32,
+            name: Vec<u8>,
+        }
+        let frame = encode(
+            "hello",
+            &FutureHello {
+                version: 9,
+                name: vec![1, 2],
+            },
+        )
+        .expect("encode");
+        assert!(Message::from_frame(&frame).is_err());
+        assert_eq!(Hello::version_of(&frame), Some(9));
+        assert!(check_version(9).is_err());
     }
 
     #[test]

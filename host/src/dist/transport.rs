@@ -235,6 +235,8 @@ mod tests {
                                 max_users: 1,
                                 memory_bytes: 1 << 20,
                                 fuel_per_call: 1,
+                                host: None,
+                                options: Vec::new(),
                             });
                             let frame = welcome.to_frame().expect("encode");
                             let _ = connection.outbound.send(Ok(frame.into())).await;

@@ -17,7 +17,7 @@ use super::protocol::{
     Frame, Heartbeat, Hello, Message, PROTOCOL_VERSION, Report, Spawn, SpawnDone, Welcome,
 };
 use super::transport::{self, WireFrame, WorkerStream};
-use crate::component::{ComponentOptions, GuestLimits, TestComponent, hash_of, read_component};
+use crate::component::{GuestLimits, TestComponent, hash_of, read_component};
 use crate::events::{Events, Reporter};
 use crate::hooks::{GuestHooks, Hook};
 use crate::runner::{LocalRunner, RunnerState};
@@ -127,10 +127,8 @@ impl ComponentCache {
 
 /// A component loaded for the users and hooks of this worker.
 struct Loaded {
-    hash: String,
-    max_users: u64,
-    memory_bytes: u64,
-    fuel_per_call: u64,
+    /// The welcome it was loaded for (without the bytes).
+    welcome: Welcome,
     component: Arc<TestComponent>,
     scenario: Scenario,
     hooks: Option<GuestHooks>,
@@ -316,23 +314,22 @@ impl Worker {
     }
 
     /// Make the welcome's component the loaded one (compiling it unless it already is).
-    async fn load(&mut self, welcome: Welcome) -> Result<(), String> {
-        let Welcome {
-            component_hash: hash,
-            component,
-            max_users,
-            memory_bytes,
-            fuel_per_call,
-        } = welcome;
-        if let Some(loaded) = &self.loaded
-            && loaded.hash == hash
-            && loaded.max_users == max_users
-            && loaded.memory_bytes == memory_bytes
-            && loaded.fuel_per_call == fuel_per_call
+    async fn load(&mut self, mut welcome: Welcome) -> Result<(), String> {
+        let component = welcome.component.take();
+        if self
+            .loaded
+            .as_ref()
+            .is_some_and(|loaded| loaded.welcome == welcome)
         {
             return Ok(());
         }
         self.loaded = None;
+        let hash = welcome.component_hash.clone();
+        let (max_users, memory_bytes, fuel_per_call) = (
+            welcome.max_users,
+            welcome.memory_bytes,
+            welcome.fuel_per_call,
+        );
         let bytes: Arc<[u8]> = match component {
             Some(bytes) => {
                 if hash_of(&bytes) != hash {
@@ -386,8 +383,8 @@ impl Worker {
             component.clone(),
             scenario.hooks,
             self.stats.clone(),
-            None,
-            ComponentOptions::default(),
+            welcome.host.as_deref().map(Arc::from),
+            Arc::new(welcome.options.iter().cloned().collect()),
         )
         .await?;
         let mut events = self.base_events.clone();
@@ -398,10 +395,7 @@ impl Worker {
             }
         }
         self.loaded = Some(Loaded {
-            hash,
-            max_users,
-            memory_bytes,
-            fuel_per_call,
+            welcome,
             component,
             scenario,
             hooks,
@@ -506,7 +500,8 @@ impl Worker {
                                 break End::Lost;
                             }
                             let (internal, sequence, counter) = (internal.clone(), spawn.sequence, active.clone());
-                            active.start_counts(&counts, spawn.spawn_rate, move |_| {
+                            let offset = Duration::from_millis(spawn.spawn_offset_ms);
+                            active.start_counts(&counts, spawn.spawn_rate, offset, move |_| {
                                 let _ = internal.send(Internal::SpawnDone(SpawnDone {
                                     sequence,
                                     user_count: counter.user_count(),
