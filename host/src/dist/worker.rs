@@ -356,6 +356,7 @@ impl Worker {
                 }
             },
         };
+        crate::limits::raise_open_files_limit(max_users);
         let limits = GuestLimits {
             max_instances: u32::try_from(max_users.saturating_add(crate::config::SPARE_INSTANCES))
                 .unwrap_or(u32::MAX),
