@@ -275,7 +275,11 @@ async fn live(
                         }
                     }
                 };
-                if unless(&mut signals.stop, tokio::time::sleep(pause))
+                if pause.is_zero() {
+                    // No timer for a zero wait (tokio's timer would round it up to a whole
+                    // millisecond); a user that never waits still lets others run.
+                    tokio::task::coop::consume_budget().await;
+                } else if unless(&mut signals.stop, tokio::time::sleep(pause))
                     .await
                     .is_none()
                 {

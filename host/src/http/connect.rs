@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
+
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -16,8 +17,38 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::Origin;
 
-/// A connection's request handle.
-pub type Sender = SendRequest<Full<Bytes>>;
+/// A kept-alive HTTP/1.1 connection: its request handle, and the future that does its I/O.
+/// The user's own task drives that future while it waits for a response (see [`drive`]), so a
+/// request costs no hand-over to another task; while idle, nothing polls it.
+pub struct Connection {
+    /// Where requests are sent.
+    pub sender: SendRequest<Full<Bytes>>,
+    /// The connection's I/O; `None` once it has ended.
+    pub driver: Option<Driver>,
+}
+
+/// The I/O future of a connection.
+pub type Driver = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Connection {
+    /// Whether the connection can no longer carry requests.
+    pub fn is_closed(&self) -> bool {
+        self.driver.is_none() || self.sender.is_closed()
+    }
+}
+
+/// Await `work` while driving the connection's I/O.
+pub async fn drive<F: Future>(driver: &mut Option<Driver>, work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    if let Some(io) = driver.as_mut() {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            () = io => *driver = None,
+        }
+    }
+    work.await
+}
 
 static TLS_CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
 
@@ -74,9 +105,8 @@ fn tls_connector() -> Result<TlsConnector, String> {
     Ok(TlsConnector::from(config))
 }
 
-/// Connect to `origin` and complete the HTTP/1.1 handshake. The connection is driven by a
-/// task of its own, which ends when the returned sender is dropped.
-pub async fn connect(origin: &Origin) -> Result<Sender, String> {
+/// Connect to `origin` and complete the HTTP/1.1 handshake.
+pub async fn connect(origin: &Origin) -> Result<Connection, String> {
     let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
         .await
         .map_err(|error| format!("could not connect to {origin}: {error}"))?;
@@ -94,16 +124,22 @@ pub async fn connect(origin: &Origin) -> Result<Sender, String> {
     }
 }
 
-async fn handshake<S>(stream: S, origin: &Origin) -> Result<Sender, String>
+async fn handshake<S>(stream: S, origin: &Origin) -> Result<Connection, String>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+    let (sender, connection) = http1::Builder::new()
+        // One buffer and one write per request.
+        .writev(false)
+        .handshake(TokioIo::new(stream))
         .await
         .map_err(|error| format!("HTTP handshake with {origin} failed: {error}"))?;
-    tokio::spawn(async move {
-        // Ends when the server closes or the session drops the sender.
+    // Ends when the server closes or the session drops the sender.
+    let driver: Driver = Box::pin(async move {
         let _ = connection.await;
     });
-    Ok(sender)
+    Ok(Connection {
+        sender,
+        driver: Some(driver),
+    })
 }

@@ -20,7 +20,7 @@ use hyper::{Method, Request, StatusCode};
 use url::Url;
 
 pub use connect::trust_certificates;
-use connect::{Sender, connect};
+use connect::{Connection, connect, drive};
 
 /// How many redirects are followed before giving up, as in `requests`.
 const MAX_REDIRECTS: usize = 30;
@@ -102,7 +102,7 @@ pub struct HttpOutcome {
 /// A simulated user's HTTP state: its connections and cookies.
 #[derive(Default)]
 pub struct HttpSession {
-    connections: Vec<(Origin, Sender)>,
+    connections: Vec<(Origin, Connection)>,
     cookies: CookieStore,
 }
 
@@ -198,14 +198,14 @@ impl HttpSession {
         let origin = Origin::of(&request.url)?;
         let reused = self.take_connection(&origin);
         let fresh = reused.is_none();
-        let mut sender = match reused {
-            Some(sender) => sender,
+        let mut connection = match reused {
+            Some(connection) => connection,
             None => connect(&origin).await?,
         };
-        let result = match Self::send_on(&mut sender, request, &self.cookies).await {
+        let result = match Self::send_on(&mut connection, request, &self.cookies).await {
             Err(SendError::Stale) if !fresh => {
-                sender = connect(&origin).await?;
-                Self::send_on(&mut sender, request, &self.cookies).await
+                connection = connect(&origin).await?;
+                Self::send_on(&mut connection, request, &self.cookies).await
             }
             other => other,
         };
@@ -214,30 +214,34 @@ impl HttpSession {
             SendError::Other(message) => message,
         })?;
         self.store_cookies(&response);
-        if response.keep_alive {
-            self.connections.push((origin, sender));
+        if response.keep_alive && !connection.is_closed() {
+            self.connections.push((origin, connection));
         }
         Ok(response)
     }
 
-    fn take_connection(&mut self, origin: &Origin) -> Option<Sender> {
+    fn take_connection(&mut self, origin: &Origin) -> Option<Connection> {
         while let Some(index) = self.connections.iter().position(|(key, _)| key == origin) {
-            let (_, sender) = self.connections.swap_remove(index);
-            if !sender.is_closed() {
-                return Some(sender);
+            let (_, connection) = self.connections.swap_remove(index);
+            if !connection.is_closed() {
+                return Some(connection);
             }
         }
         None
     }
 
     async fn send_on(
-        sender: &mut Sender,
+        connection: &mut Connection,
         request: &HttpRequest,
         cookies: &CookieStore,
     ) -> Result<Received, SendError> {
-        sender.ready().await.map_err(|_| SendError::Stale)?;
+        let Connection { sender, driver } = connection;
+        drive(driver, sender.ready())
+            .await
+            .map_err(|_| SendError::Stale)?;
         let built = build_request(request, cookies).map_err(SendError::Other)?;
-        let response = sender.send_request(built).await.map_err(|error| {
+        let sent = drive(driver, sender.send_request(built)).await;
+        let response = sent.map_err(|error| {
             if error.is_canceled() || error.is_closed() || error.is_incomplete_message() {
                 SendError::Stale
             } else {
@@ -250,8 +254,7 @@ impl HttpSession {
             .get(header::CONNECTION)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
+        let body = drive(driver, body.collect())
             .await
             .map_err(|error| {
                 SendError::Other(format!(
