@@ -9,9 +9,14 @@
 //!    50 connections/users sending `GET /hello` (200-byte body) with no wait; the reference is
 //!    `wrk` if installed, else a minimal hyper client (`locust-bench reference-client`).
 //! 2. Throughput of the same runs.
-//! 3. Resident memory per idle user: RSS at 1,000 and 10,000 users that each made one request
-//!    and now wait, and the slope between the two.
-//! 4. The web API's `GET /stats/requests` with 500 entries, against the same call with none.
+//! 3. Resident memory per idle user: RSS at 1,000, 10,000 and 100,000 users that each made one
+//!    request and now wait, and the slope between the smallest and the largest.
+//! 4. Spawn rate: users per second from the start of spawning until the target has seen every
+//!    user's first request, asked for 100,000 users at 100,000/s.
+//! 5. Accuracy: the 50/90/95/99th response-time percentiles the web API reports for a target
+//!    that answers after a random 10–50 ms, against the exact percentiles of the delays the
+//!    target itself measured.
+//! 6. The web API's `GET /stats/requests` with 500 entries, against the same call with none.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -30,6 +35,18 @@ use hyper_util::rt::TokioIo;
 /// The body every benchmark response carries: 200 bytes.
 const BODY: &[u8; 200] = &[b'x'; 200];
 const CONNECTIONS: usize = 50;
+/// Loopback addresses the target listens on (127.0.0.1 to 127.0.0.N), so that 100,000 users
+/// do not run out of ephemeral ports towards one address.
+const TARGET_ADDRESSES: u8 = 8;
+/// The most idle users measured.
+const MOST_USERS: u64 = 100_000;
+
+/// What the target records: requests served, and the delays it applied to `/delay`.
+#[derive(Default)]
+struct Served {
+    count: AtomicU64,
+    delays_us: std::sync::Mutex<Vec<u64>>,
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,29 +64,93 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The target: answers every request with 200 bytes.
+/// Bind the same free port on 127.0.0.1 to 127.0.0.N.
+async fn bind_all() -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+    for _ in 0..20 {
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = first.local_addr()?.port();
+        let mut listeners = vec![first];
+        for last in 2..=TARGET_ADDRESSES {
+            match tokio::net::TcpListener::bind(("127.0.0.".to_owned() + &last.to_string(), port))
+                .await
+            {
+                Ok(listener) => listeners.push(listener),
+                Err(_) => break,
+            }
+        }
+        if listeners.len() == usize::from(TARGET_ADDRESSES) {
+            return Ok(listeners);
+        }
+    }
+    bail!("could not bind one port on 127.0.0.1 to 127.0.0.{TARGET_ADDRESSES}")
+}
+
+async fn answer(
+    request: Request<hyper::body::Incoming>,
+    served: Arc<Served>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    served.count.fetch_add(1, Ordering::Relaxed);
+    let body = match request.uri().path() {
+        "/delay" => {
+            let started = Instant::now();
+            let delay = rand::random_range(10_000..=50_000u64);
+            tokio::time::sleep(Duration::from_micros(delay)).await;
+            let took = started.elapsed().as_micros() as u64;
+            served
+                .delays_us
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(took);
+            Bytes::from_static(BODY)
+        }
+        "/count" => Bytes::from(served.count.load(Ordering::Relaxed).to_string()),
+        "/delays" => {
+            let delays = std::mem::take(
+                &mut *served
+                    .delays_us
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            let text: Vec<String> = delays.iter().map(u64::to_string).collect();
+            Bytes::from(text.join("\n"))
+        }
+        _ => Bytes::from_static(BODY),
+    };
+    Ok(Response::new(Full::new(body)))
+}
+
+/// The target: answers every request with 200 bytes, `/delay` after 10–50 ms; `/count` says
+/// how many requests it served and `/delays` hands over the delays it measured (µs).
 fn serve() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("{}", listener.local_addr()?);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
+        let listeners = bind_all().await?;
+        println!("{}", listeners[0].local_addr()?);
+        let served = Arc::new(Served::default());
+        for listener in listeners {
+            let served = served.clone();
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(|_request: Request<hyper::body::Incoming>| async {
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
-                            Bytes::from_static(BODY),
-                        )))
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let served = served.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            answer(request, served.clone())
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                }
             });
         }
+        // Serve until killed.
+        std::future::pending::<anyhow::Result<()>>().await
     })
 }
 
@@ -212,8 +293,35 @@ fn resident_kib(pid: u32) -> anyhow::Result<u64> {
         .parse()?)
 }
 
-/// Start `users` idle users and return the process's resident memory once all are spawned.
-fn idle_resident(locust: &Path, component: &Path, url: &str, users: u64) -> anyhow::Result<u64> {
+/// One plain GET on a fresh connection; the body as text.
+fn get_text(url: &str) -> anyhow::Result<String> {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "10", url])
+        .output()?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Requests the target has served so far.
+fn served_count(url: &str) -> anyhow::Result<u64> {
+    Ok(get_text(&format!("{url}/count"))?.trim().parse()?)
+}
+
+/// An idle-users run: resident memory once every user made its first request, and users
+/// started per second from the start of spawning until then.
+struct IdleRun {
+    resident_kib: u64,
+    spawn_rate: f64,
+}
+
+/// Start `users` idle users at `rate`; measure resident memory and the spawn rate.
+fn idle_run(
+    locust: &Path,
+    component: &Path,
+    url: &str,
+    users: u64,
+    rate: u64,
+) -> anyhow::Result<IdleRun> {
+    let before = served_count(url)?;
     let mut child: Child = pinned(0, locust)
         .args(["-f"])
         .arg(component)
@@ -230,7 +338,7 @@ fn idle_resident(locust: &Path, component: &Path, url: &str, users: u64) -> anyh
             "-u",
             &users.to_string(),
             "-r",
-            "20000",
+            &rate.to_string(),
             "--user-memory",
             "16",
         ])
@@ -239,30 +347,134 @@ fn idle_resident(locust: &Path, component: &Path, url: &str, users: u64) -> anyh
         .spawn()?;
     let stderr = child.stderr.take().context("stderr")?;
     let mut lines = BufReader::new(stderr).lines();
-    let mut spawned = false;
+    let mut started = None;
     for line in lines.by_ref() {
         let line = line?;
-        if line.contains("All users hatched") {
-            spawned = true;
+        if line.contains("Hatching and swarming") {
+            started = Some(Instant::now());
             break;
         }
-        if line.contains("error") {
+        if line.contains("error") || line.contains("WARN") {
             eprintln!("{line}");
         }
     }
-    // Let every user finish its first request and settle into its wait.
-    std::thread::sleep(Duration::from_secs(3));
-    let resident = resident_kib(child.id());
+    let drain = std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains("ERROR") || line.contains("WARN") {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let result = (|| {
+        let started = started.context("locust did not start spawning")?;
+        // Every user's first request has arrived once the count has gone up by `users`.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if served_count(url)? >= before + users {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{users} users did not all make their first request within 10 minutes");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let spawn_seconds = started.elapsed().as_secs_f64();
+        // Let every user settle into its wait.
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(IdleRun {
+            resident_kib: resident_kib(child.id())?,
+            spawn_rate: users as f64 / spawn_seconds,
+        })
+    })();
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    lines.for_each(drop);
     let _ = child.wait();
-    if !spawned {
-        bail!("locust did not spawn {users} users");
+    let _ = drain.join();
+    result
+}
+
+/// Exact percentile `fraction` of sorted `values` (nearest rank, as HDR histograms report).
+fn exact_percentile(sorted: &[u64], fraction: f64) -> f64 {
+    let rank = ((fraction * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1000.0
+}
+
+/// Percentiles (50, 90, 95, 99) of `/delay` as the web API reports them, and the exact ones
+/// of the delays the target measured, in milliseconds.
+fn accuracy(
+    locust: &Path,
+    component: &Path,
+    url: &str,
+    seconds: u64,
+) -> anyhow::Result<Vec<(f64, f64, f64)>> {
+    let mut child = pinned(0, locust)
+        .arg("-f")
+        .arg(component)
+        .args([
+            "--host",
+            url,
+            "-P",
+            "0",
+            "--web-host",
+            "127.0.0.1",
+            "Delayed",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+    let mut web = None;
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some((_, address)) = line.split_once("Starting web interface at ") {
+            web = Some(address.trim().to_owned());
+            break;
+        }
     }
-    resident
+    let drain = std::thread::spawn(move || lines.for_each(drop));
+    let result = (|| {
+        let web = web.context("the web UI did not start")?;
+        let _ = get_text(&format!("{url}/delays"))?; // forget earlier delays
+        let swarm = format!(
+            "curl -s -o /dev/null -X POST -d user_count={CONNECTIONS} -d spawn_rate=1000 {web}/swarm"
+        );
+        Command::new("sh").args(["-c", &swarm]).status()?;
+        std::thread::sleep(Duration::from_secs(seconds));
+        get_text(&format!("{web}/stop"))?;
+        let report: serde_json::Value =
+            serde_json::from_str(&get_text(&format!("{web}/stats/requests"))?)?;
+        let row = report["stats"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|row| row["name"] == "/delay"))
+            .context("no /delay row")?;
+        let mut delays: Vec<u64> = get_text(&format!("{url}/delays"))?
+            .lines()
+            .filter_map(|line| line.parse().ok())
+            .collect();
+        delays.sort_unstable();
+        if delays.is_empty() {
+            bail!("the target measured no delays");
+        }
+        let field = |name: &str| row[name].as_f64().unwrap_or(f64::NAN);
+        Ok([
+            (0.5, "median_response_time"),
+            (0.9, "ninetieth_response_time"),
+            (0.95, "response_time_percentile_0.95"),
+            (0.99, "response_time_percentile_0.99"),
+        ]
+        .into_iter()
+        .map(|(fraction, name)| (fraction, field(name), exact_percentile(&delays, fraction)))
+        .collect())
+    })();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let _ = drain.join();
+    result
 }
 
 /// Median time of `rounds` GETs of `path` on one kept-alive connection, milliseconds.
@@ -392,11 +604,28 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
     let ours = measure(command, aggregated_requests)?;
 
     let (stats_empty, stats_full) = stats_endpoint(&locust, &component, &url)?;
-    let small = idle_resident(&locust, &component, &url, 1_000)?;
-    let large = idle_resident(&locust, &component, &url, 10_000)?;
+    let accuracy = accuracy(&locust, &component, &url, seconds)?;
+    let small = idle_run(&locust, &component, &url, 1_000, 20_000)?;
+    let medium = idle_run(&locust, &component, &url, 10_000, 20_000)?;
+    // 100,000 connections need that many open files on both sides.
+    let large = if rlimit::setrlimit(rlimit::Resource::NOFILE, 300_000, 300_000).is_ok() {
+        Some(idle_run(&locust, &component, &url, MOST_USERS, MOST_USERS)?)
+    } else {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
+        eprintln!(
+            "skipping {MOST_USERS} users: they need {} open files (one connection each, on both sides) and this system's hard limit is {hard}; run the benchmark where it can be raised (root with CAP_SYS_RESOURCE)",
+            MOST_USERS * 2
+        );
+        None
+    };
     let _ = target.kill();
 
-    let per_user = (large.saturating_sub(small)) as f64 * 1024.0 / 9_000.0;
+    let (far_users, far) = match &large {
+        Some(large) => (MOST_USERS, large),
+        None => (10_000, &medium),
+    };
+    let per_user =
+        far.resident_kib.saturating_sub(small.resident_kib) as f64 / (far_users - 1_000) as f64;
     println!("| figure | locust | {reference_name} | ratio |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -411,21 +640,39 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         reference.rps(),
         ours.rps() / reference.rps()
     );
+    for (label, run) in [
+        ("1,000", Some(&small)),
+        ("10,000", Some(&medium)),
+        ("100,000", large.as_ref()),
+    ] {
+        match run {
+            Some(run) => println!(
+                "| resident memory at {label} idle users (MiB) | {:.1} | | |",
+                run.resident_kib as f64 / 1024.0
+            ),
+            None => println!(
+                "| resident memory at {label} idle users (MiB) | not measured: open-files hard limit too low | | |"
+            ),
+        }
+    }
+    println!(
+        "| resident memory per idle user (KiB, slope from 1,000 to {far_users}) | {per_user:.1} | | |"
+    );
+    println!(
+        "| users spawned per second, {far_users} users asked at {}/s (until each made its first request) | {:.0} | | |",
+        if large.is_some() { MOST_USERS } else { 20_000 },
+        far.spawn_rate
+    );
+    for (fraction, ours, exact) in accuracy {
+        println!(
+            "| {:.0}th percentile, random 10–50 ms delay (ms): reported vs the target's exact | {ours:.2} | {exact:.2} (exact) | {:.4}× |",
+            fraction * 100.0,
+            ours / exact
+        );
+    }
     println!(
         "| web API `GET /stats/requests`, 500 entries vs aggregated only (ms, median) | {stats_full:.2} | {stats_empty:.2} (empty) | {:.1}× |",
         stats_full / stats_empty
-    );
-    println!(
-        "| resident memory at 1,000 idle users (MiB) | {:.1} | | |",
-        small as f64 / 1024.0
-    );
-    println!(
-        "| resident memory at 10,000 idle users (MiB) | {:.1} | | |",
-        large as f64 / 1024.0
-    );
-    println!(
-        "| resident memory per idle user (KiB, slope) | {:.1} | | |",
-        per_user / 1024.0
     );
     Ok(())
 }

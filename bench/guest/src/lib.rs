@@ -1,6 +1,7 @@
 //! The benchmark's users: `Hammer` sends `GET /hello` with no wait; `Idle` sends one request,
-//! then waits an hour (for resident memory per idle user); `Names` makes 500 differently named
-//! requests once (for the web API's statistics endpoint).
+//! then waits an hour (for resident memory per idle user and the spawn rate); `Names` makes 500
+//! differently named requests once (for the web API's statistics endpoint); `Delayed` asks for
+//! `/delay` (answered after a random 10–50 ms, for accuracy).
 
 use locust_sdk::prelude::*;
 
@@ -34,7 +35,24 @@ fn scenario() -> Scenario {
         .user(
             UserClass::<Bench>::new("Idle")
                 .wait(constant(3600.0))
-                .task(Task::new("hello", hello)),
+                .task(Task::new("hello", |user: &mut Bench| {
+                    // One connection per user: spread over 127.0.0.1–8 (the target listens on
+                    // all eight), as one address pair has only ~28,000 ephemeral ports.
+                    let host = locust_sdk::host().unwrap_or_default();
+                    let spread = 1 + locust_sdk::user_id() % 8;
+                    let host = host.replacen("127.0.0.1", &format!("127.0.0.{spread}"), 1);
+                    user.client
+                        .get(&format!("{host}/hello"))
+                        .name("/hello")
+                        .send();
+                    Ok(())
+                })),
+        )
+        .user(
+            UserClass::<Bench>::new("Delayed").task(Task::new("delay", |user: &mut Bench| {
+                user.client.get("/delay").send();
+                Ok(())
+            })),
         )
 }
 

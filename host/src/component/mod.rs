@@ -128,6 +128,8 @@ pub struct TestComponent {
 }
 
 fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
+    // Every pool slot takes memory mappings up front.
+    crate::limits::raise_map_count_limit(u64::from(limits.max_instances));
     let mut pool = PoolingAllocationConfig::default();
     let instances = limits.max_instances.max(4);
     pool.total_component_instances(instances)
@@ -140,6 +142,9 @@ fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
         .total_stacks(instances)
         .max_memory_size(limits.memory_bytes);
     let mut config = Config::new();
+    // A store keeps its fiber stack for its whole life; when it ends, the stack is wiped
+    // (decommitted) before another user's store gets it: no guest sees another's data.
+    config.async_stack_zeroing(true);
     config
         .wasm_component_model(true)
         .consume_fuel(true)
