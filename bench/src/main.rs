@@ -409,33 +409,9 @@ fn accuracy(
     url: &str,
     seconds: u64,
 ) -> anyhow::Result<Vec<(f64, f64, f64)>> {
-    let mut child = pinned(0, locust)
-        .arg("-f")
-        .arg(component)
-        .args([
-            "--host",
-            url,
-            "-P",
-            "0",
-            "--web-host",
-            "127.0.0.1",
-            "Delayed",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let mut web = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some((_, address)) = line.split_once("Starting web interface at ") {
-            web = Some(address.trim().to_owned());
-            break;
-        }
-    }
-    let drain = std::thread::spawn(move || lines.for_each(drop));
+    let run = WebRun::start(locust, component, url, "Delayed")?;
+    let web = run.web.clone();
     let result = (|| {
-        let web = web.context("the web UI did not start")?;
         let _ = get_text(&format!("{url}/delays"))?; // forget earlier delays
         let swarm = format!(
             "curl -s -o /dev/null -X POST -d user_count={CONNECTIONS} -d spawn_rate=1000 {web}/swarm"
@@ -468,12 +444,7 @@ fn accuracy(
         .map(|(fraction, name)| (fraction, field(name), exact_percentile(&delays, fraction)))
         .collect())
     })();
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    let _ = drain.join();
+    run.stop();
     result
 }
 
@@ -502,27 +473,57 @@ fn median_get_ms(address: SocketAddr, path: &str, rounds: usize) -> anyhow::Resu
     })
 }
 
+/// A `locust` web UI of `class` on a free port, testing `url`.
+struct WebRun {
+    child: Child,
+    /// `http://127.0.0.1:port`.
+    web: String,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl WebRun {
+    fn start(locust: &Path, component: &Path, url: &str, class: &str) -> anyhow::Result<Self> {
+        let mut child = pinned(0, locust)
+            .arg("-f")
+            .arg(component)
+            .args(["--host", url, "-P", "0", "--web-host", "127.0.0.1", class])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        let mut web = None;
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some((_, address)) = line.split_once("Starting web interface at ") {
+                web = Some(address.trim().to_owned());
+                break;
+            }
+        }
+        let drain = std::thread::spawn(move || lines.for_each(drop));
+        match web {
+            Some(web) => Ok(Self { child, web, drain }),
+            None => {
+                let _ = child.kill();
+                bail!("the web UI did not start")
+            }
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = self.drain.join();
+    }
+}
+
 /// `GET /stats/requests` of a web UI session: with only the aggregated row, and with 500
 /// entries (the `Names` user), in milliseconds.
 fn stats_endpoint(locust: &Path, component: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
-    let mut child = pinned(0, locust)
-        .arg("-f")
-        .arg(component)
-        .args(["--host", url, "-P", "0", "--web-host", "127.0.0.1", "Names"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let mut web = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some((_, address)) = line.split_once("Starting web interface at http://") {
-            web = Some(address.trim().parse::<SocketAddr>()?);
-            break;
-        }
-    }
-    let drain = std::thread::spawn(move || lines.for_each(drop));
-    let address = web.context("the web UI did not start")?;
+    let run = WebRun::start(locust, component, url, "Names")?;
+    let address: SocketAddr = run.web.trim_start_matches("http://").parse()?;
     let empty = median_get_ms(address, "/stats/requests", 200)?;
     let swarm = format!(
         "curl -s -o /dev/null -X POST -d user_count=1 -d hatch_rate=1 http://{address}/swarm"
@@ -543,12 +544,7 @@ fn stats_endpoint(locust: &Path, component: &Path, url: &str) -> anyhow::Result<
         std::thread::sleep(Duration::from_millis(100));
     }
     let full = median_get_ms(address, "/stats/requests", 200)?;
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
-    let _ = drain.join();
+    run.stop();
     Ok((empty, full))
 }
 
