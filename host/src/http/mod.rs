@@ -36,6 +36,19 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Whether `url` is served by this origin (compared without allocating).
+    fn serves(&self, url: &Url) -> bool {
+        let tls = url.scheme() == "https";
+        self.tls == tls
+            && url
+                .host_str()
+                .is_some_and(|host| host.trim_start_matches('[').trim_end_matches(']') == self.host)
+            && url
+                .port_or_known_default()
+                .unwrap_or(if tls { 443 } else { 80 })
+                == self.port
+    }
+
     fn of(url: &Url) -> Result<Self, String> {
         let tls = match url.scheme() {
             "http" => false,
@@ -113,21 +126,22 @@ impl HttpSession {
     }
 
     /// Perform `request`, following redirects if asked, within its timeout.
-    pub async fn execute(&mut self, request: HttpRequest) -> HttpOutcome {
+    pub async fn execute(&mut self, mut request: HttpRequest) -> HttpOutcome {
         let started = Instant::now();
-        let url = request.url.to_string();
         let result = match request.timeout {
-            Some(limit) => tokio::time::timeout(limit, self.follow(request))
+            Some(limit) => tokio::time::timeout(limit, self.follow(&mut request))
                 .await
                 .unwrap_or_else(|_| Err(format!("timed out after {:.3}s", limit.as_secs_f64()))),
-            None => self.follow(request).await,
+            None => self.follow(&mut request).await,
         };
         let elapsed = started.elapsed();
+        // The URL of the last request made: the final one after redirects.
+        let url = request.url.to_string();
         match result {
             Ok(response) => HttpOutcome {
                 status: response.status.as_u16(),
                 reason: response.status.canonical_reason().unwrap_or(""),
-                url: response.url.to_string(),
+                url,
                 headers: response
                     .headers
                     .iter()
@@ -154,9 +168,9 @@ impl HttpSession {
         }
     }
 
-    async fn follow(&mut self, mut request: HttpRequest) -> Result<Received, String> {
+    async fn follow(&mut self, request: &mut HttpRequest) -> Result<Received, String> {
         for _ in 0..=MAX_REDIRECTS {
-            let response = self.exchange(&request).await?;
+            let response = self.exchange(request).await?;
             let location = response
                 .headers
                 .get(header::LOCATION)
@@ -166,7 +180,7 @@ impl HttpSession {
             else {
                 return Ok(response);
             };
-            let next = response
+            let next = request
                 .url
                 .join(location)
                 .map_err(|error| format!("bad redirect location `{location}`: {error}"))?;
@@ -195,8 +209,10 @@ impl HttpSession {
     /// One request/response on a kept-alive connection, retried once on a fresh connection if
     /// the kept one turned out to be closed by the server.
     async fn exchange(&mut self, request: &HttpRequest) -> Result<Received, String> {
-        let origin = Origin::of(&request.url)?;
-        let reused = self.take_connection(&origin);
+        let (origin, reused) = match self.take_connection(&request.url) {
+            Some((origin, connection)) => (origin, Some(connection)),
+            None => (Origin::of(&request.url)?, None),
+        };
         let fresh = reused.is_none();
         let mut connection = match reused {
             Some(connection) => connection,
@@ -213,18 +229,23 @@ impl HttpSession {
             SendError::Stale => format!("connection to {origin} closed before the response"),
             SendError::Other(message) => message,
         })?;
-        self.store_cookies(&response);
+        self.store_cookies(&response, &request.url);
         if response.keep_alive && !connection.is_closed() {
             self.connections.push((origin, connection));
         }
         Ok(response)
     }
 
-    fn take_connection(&mut self, origin: &Origin) -> Option<Connection> {
-        while let Some(index) = self.connections.iter().position(|(key, _)| key == origin) {
-            let (_, connection) = self.connections.swap_remove(index);
+    /// A kept-alive, still open connection to the origin of `url`, with that origin.
+    fn take_connection(&mut self, url: &Url) -> Option<(Origin, Connection)> {
+        while let Some(index) = self
+            .connections
+            .iter()
+            .position(|(origin, _)| origin.serves(url))
+        {
+            let (origin, connection) = self.connections.swap_remove(index);
             if !connection.is_closed() {
-                return Some(connection);
+                return Some((origin, connection));
             }
         }
         None
@@ -266,21 +287,20 @@ impl HttpSession {
         let body = decode(&parts.headers, body).map_err(SendError::Other)?;
         Ok(Received {
             status,
-            url: request.url.clone(),
             headers: parts.headers,
             body,
             keep_alive,
         })
     }
 
-    fn store_cookies(&mut self, response: &Received) {
+    fn store_cookies(&mut self, response: &Received, url: &Url) {
         let cookies = response
             .headers
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .filter_map(|text| RawCookie::parse(text.to_owned()).ok());
-        self.cookies.store_response_cookies(cookies, &response.url);
+        self.cookies.store_response_cookies(cookies, url);
     }
 }
 
@@ -292,7 +312,6 @@ enum SendError {
 
 struct Received {
     status: StatusCode,
-    url: Url,
     headers: HeaderMap,
     body: Bytes,
     keep_alive: bool,
@@ -316,9 +335,12 @@ fn build_request(
         None => url.host_str().unwrap_or_default().to_owned(),
     };
     insert(headers, header::HOST, &host)?;
-    insert(headers, header::USER_AGENT, USER_AGENT)?;
-    insert(headers, header::ACCEPT, "*/*")?;
-    insert(headers, header::ACCEPT_ENCODING, "gzip, deflate")?;
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("gzip, deflate"),
+    );
     let cookie = cookies
         .get_request_values(url)
         .map(|(name, value)| format!("{name}={value}"))
