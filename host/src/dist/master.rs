@@ -33,6 +33,8 @@ pub const HEARTBEAT_LIVENESS: Duration = Duration::from_secs(3);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a worker may take to compile the component and say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a message may wait for room in a worker's queue.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a quitting master waits for its workers' goodbyes.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time workers get beyond the stop timeout (and their `on_stop` grace) to report they stopped.
@@ -175,12 +177,28 @@ async fn send_all(outgoing: Outgoing) {
     }
 }
 
+/// Send a message to a worker. A worker that stopped reading cannot hold the master up: a
+/// heartbeat that does not fit its queue is dropped, and any other message waits at most
+/// [`SEND_TIMEOUT`].
 async fn send(outbound: &Outbound, message: &Message) {
-    match message.to_frame() {
-        Ok(frame) => {
-            let _ = outbound.send(Ok(WireFrame::from(frame))).await;
+    let frame = match message.to_frame() {
+        Ok(frame) => Ok(WireFrame::from(frame)),
+        Err(error) => {
+            tracing::error!(target: "locust.runners", "{error}");
+            return;
         }
-        Err(error) => tracing::error!(target: "locust.runners", "{error}"),
+    };
+    if matches!(message, Message::Heartbeat(_)) {
+        let _ = outbound.try_send(frame);
+    } else if tokio::time::timeout(SEND_TIMEOUT, outbound.send(frame))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            target: "locust.runners",
+            "A worker is not reading its messages; a {} message to it was dropped",
+            message.kind()
+        );
     }
 }
 

@@ -255,10 +255,15 @@ struct Worker {
 struct Link(mpsc::Sender<WireFrame>);
 
 impl Link {
-    /// Send a message; false once the link is gone.
+    /// Send a message; false once the link is gone, or when the master has not made room for
+    /// it within [`MASTER_SILENCE`] (a master that stopped reading is as good as gone).
     async fn send(&self, message: Message) -> bool {
         match message.to_frame() {
-            Ok(frame) => self.0.send(WireFrame::from(frame)).await.is_ok(),
+            Ok(frame) => {
+                let sent =
+                    tokio::time::timeout(MASTER_SILENCE, self.0.send(WireFrame::from(frame)));
+                matches!(sent.await, Ok(Ok(())))
+            }
             Err(error) => {
                 tracing::error!(target: "locust.runners", "{error}");
                 true
