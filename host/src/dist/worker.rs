@@ -151,11 +151,16 @@ enum Internal {
     Stopped,
 }
 
-/// A unique id for this worker process: host name and process id.
+/// An id for this worker process, kept across reconnections: host name, process id and a
+/// random part (containers on one host may share both).
 fn worker_id() -> String {
     let uname = rustix::system::uname();
     let host = uname.nodename().to_string_lossy().into_owned();
-    format!("{host}_{}", std::process::id())
+    format!(
+        "{host}_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 fn client_tls(plan: &WorkerPlan) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
