@@ -107,6 +107,10 @@ async fn workers_split_the_classes_and_the_master_merges_exactly() {
             "100",
             "-t",
             "4s",
+            // Users finish the request in flight when the test stops, so that every request
+            // the target served is also recorded (shipped to the workers with the spawn).
+            "--stop-timeout",
+            "5",
             "--csv",
             prefix,
             "Heavy",
