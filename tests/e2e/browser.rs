@@ -59,12 +59,8 @@ where
     panic!("timed out waiting until {what}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_test_is_started_watched_and_stopped_from_the_browser() {
-    let target = Target::start().await;
-    let ui = Background::fixture_ui(&target, &[]).await;
-    let mut driver = Driver::start().await;
-    let profile = tempfile::tempdir().expect("profile dir");
+/// A headless Chromium session through `driver`, with its profile in `profile`.
+async fn open_browser(driver: &Driver, profile: &tempfile::TempDir) -> fantoccini::Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -78,25 +74,27 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
             ],
         }),
     );
-    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url)
         .await
-        .expect("a browser session");
+        .expect("a browser session")
+}
 
-    browser.goto(&ui.url).await.expect("open the UI");
-    let users = browser
+/// Fill the start form with `users` users at `rate` and submit it.
+async fn start_from_the_form(browser: &fantoccini::Client, users: &str, rate: &str) {
+    let count = browser
         .find(Locator::Css("input[name=user_count]"))
         .await
         .expect("the start form");
-    users.clear().await.expect("clear");
-    users.send_keys("3").await.expect("type");
-    let rate = browser
+    count.clear().await.expect("clear");
+    count.send_keys(users).await.expect("type");
+    let field = browser
         .find(Locator::Css("input[name=hatch_rate]"))
         .await
         .expect("rate field");
-    rate.clear().await.expect("clear");
-    rate.send_keys("10").await.expect("type");
+    field.clear().await.expect("clear");
+    field.send_keys(rate).await.expect("type");
     browser
         .find(Locator::Css("#start-form button[type=submit]"))
         .await
@@ -104,23 +102,31 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
         .click()
         .await
         .expect("click");
+}
 
+/// The text of the element with `id`.
+async fn text_of(browser: &fantoccini::Client, id: &str) -> String {
+    match browser.find(Locator::Id(id)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_is_started_watched_and_stopped_from_the_browser() {
+    let target = Target::start().await;
+    let ui = Background::fixture_ui(&target, &[]).await;
+    let mut driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &profile).await;
+
+    browser.goto(&ui.url).await.expect("open the UI");
+    start_from_the_form(&browser, "3", "10").await;
     wait_until("the table shows the task and 3 users", || async {
-        let rows = browser
-            .find(Locator::Id("stats-rows"))
-            .await
-            .expect("table")
-            .text()
-            .await
-            .unwrap_or_default();
-        let users = browser
-            .find(Locator::Id("users"))
-            .await
-            .expect("users")
-            .text()
-            .await
-            .unwrap_or_default();
-        rows.contains("/l/task") && rows.contains("Aggregated") && users == "3"
+        let rows = text_of(&browser, "stats-rows").await;
+        rows.contains("/l/task")
+            && rows.contains("Aggregated")
+            && text_of(&browser, "users").await == "3"
     })
     .await;
     assert_eq!(target.count("/l/start"), 3);
@@ -158,14 +164,7 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
         .await
         .expect("click");
     wait_until("the state is stopped", || async {
-        browser
-            .find(Locator::Id("state"))
-            .await
-            .expect("state")
-            .text()
-            .await
-            .unwrap_or_default()
-            == "stopped"
+        text_of(&browser, "state").await == "stopped"
     })
     .await;
     assert_eq!(target.count("/l/stop"), 3, "on_stop ran for every user");
@@ -173,4 +172,49 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     browser.close().await.expect("close the browser");
     let _ = driver.child.kill().await;
     ui.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_shows_its_workers_in_the_browser() {
+    let target = Target::start().await;
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (master, port) = crate::distributed::master(&target, &["Heavy", "Light"], true).await;
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        workers.push(crate::distributed::worker(&port, cache.path(), &[]).await);
+    }
+    let mut driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &profile).await;
+    browser.goto(&master.url).await.expect("open the UI");
+    start_from_the_form(&browser, "4", "100").await;
+    wait_until("the master counts 4 users", || async {
+        text_of(&browser, "users").await == "4"
+    })
+    .await;
+    browser
+        .find(Locator::Css("[data-tab=workers]"))
+        .await
+        .expect("the Workers tab is shown on a master")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        "both workers are listed as running with their users",
+        || async {
+            let rows = text_of(&browser, "worker-rows").await;
+            workers.iter().all(|(_, id)| rows.contains(id.as_str()))
+                && rows.matches("running").count() == 2
+        },
+    )
+    .await;
+    let rows = text_of(&browser, "worker-rows").await;
+    assert!(rows.contains('%'), "CPU usage column: {rows}");
+
+    browser.close().await.expect("close the browser");
+    let _ = driver.child.kill().await;
+    assert_eq!(master.stop().await.code, 0);
+    for (worker, _) in workers {
+        assert_eq!(worker.wait().await.code, 0);
+    }
 }

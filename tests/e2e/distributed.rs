@@ -15,7 +15,7 @@ use crate::harness::{Background, Run, Target, fixture};
 /// A master of the fixture testing `target`, listening for workers on a free port of
 /// 127.0.0.1; returns it with that port. `web` waits for the web UI instead of the workers'
 /// port only.
-async fn master(target: &Target, extra: &[&str], web: bool) -> (Background, String) {
+pub(crate) async fn master(target: &Target, extra: &[&str], web: bool) -> (Background, String) {
     let fixture = fixture().to_str().expect("utf-8 path").to_owned();
     let mut args = vec![
         "-f",
@@ -51,7 +51,7 @@ async fn master(target: &Target, extra: &[&str], web: bool) -> (Background, Stri
 
 /// A worker of the master on `port`, with its own component cache in `cache`; returns once it
 /// is connected and ready, with its id.
-async fn worker(port: &str, cache: &Path, extra: &[&str]) -> (Background, String) {
+pub(crate) async fn worker(port: &str, cache: &Path, extra: &[&str]) -> (Background, String) {
     let mut args = vec!["--worker", "--master-port", port];
     args.extend_from_slice(extra);
     let cache = cache.to_str().expect("utf-8 path");
