@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{EntryData, ErrorKey, UserErrorEntry};
+use crate::stats::{ErrorKey, StatsEntry, UserErrorEntry};
 
 /// The protocol version; peers with another one are refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -164,7 +164,7 @@ pub struct SpawnDone {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Entries with their histograms.
-    pub entries: Vec<EntryData>,
+    pub entries: Vec<StatsEntry>,
     /// Failure counts.
     pub errors: Vec<(ErrorKey, u64)>,
     /// User errors.
@@ -407,11 +407,7 @@ mod tests {
                 user_count: 4,
             }),
             Message::Report(Report {
-                entries: snapshot
-                    .entries
-                    .values()
-                    .map(|entry| entry.to_data())
-                    .collect(),
+                entries: snapshot.entries.values().cloned().collect(),
                 errors: snapshot.errors.clone().into_iter().collect(),
                 user_errors: snapshot.user_errors.clone(),
                 user_count: 4,
@@ -532,7 +528,7 @@ mod tests {
                 .values()
                 .next()
                 .expect("entry")
-                .to_data();
+                .clone();
             let frame = Message::Report(Report {
                 entries: vec![data],
                 errors: Vec::new(),
@@ -543,9 +539,7 @@ mod tests {
             .to_frame()
             .expect("encode");
             match Message::from_frame(&frame).expect("decode") {
-                Message::Report(report) => {
-                    crate::stats::StatsEntry::from_data(&report.entries[0], 0.0)
-                }
+                Message::Report(mut report) => report.entries.remove(0),
                 other => panic!("{other:?}"),
             }
         };

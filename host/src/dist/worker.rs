@@ -22,7 +22,7 @@ use crate::events::{Events, Reporter};
 use crate::hooks::{GuestHooks, Hook};
 use crate::runner::{LocalRunner, RunnerState};
 use crate::scenario::Scenario;
-use crate::stats::{EntryData, Stats, StatsEntry};
+use crate::stats::Stats;
 use crate::user::UserEnvironment;
 
 /// How often a worker reports its statistics.
@@ -445,7 +445,8 @@ impl Worker {
 
     async fn report(&self, runner: Option<&Arc<LocalRunner>>) -> Message {
         let taken = self.stats.take();
-        let entries: Vec<EntryData> = taken.entries.values().map(StatsEntry::to_data).collect();
+        // Moved, not copied: the taken statistics are this report's.
+        let entries = taken.entries.into_values().collect();
         let custom = match self
             .loaded
             .as_ref()

@@ -11,7 +11,11 @@ const RATE_WINDOW: (u64, u64) = (12, 2);
 
 /// Counters and a response-time histogram for one kind of request. Recording is a few
 /// arithmetic operations; merging two entries is exact (histograms add).
-#[derive(Clone, Debug)]
+///
+/// It travels between processes as it is (serde): the histogram as (value, count) pairs, which
+/// re-record into the same buckets, and the per-second counts as (second, requests, failures),
+/// so an entry merged on the master equals one that saw every sample.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatsEntry {
     /// Request type, e.g. `GET`; empty for the aggregated row.
     pub method: String,
@@ -33,11 +37,13 @@ pub struct StatsEntry {
     pub start_time: f64,
     /// Unix time (seconds, fractional) of the most recent request.
     pub last_request_timestamp: f64,
+    #[serde(with = "histogram_pairs")]
     histogram: Histogram<u64>,
+    #[serde(with = "second_counts")]
     rates: [SecondCount; RATE_SECONDS],
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct SecondCount {
     second: u64,
     requests: u64,
@@ -93,19 +99,7 @@ impl StatsEntry {
     }
 
     fn count_second(&mut self, second: u64, requests: u64, failures: u64) {
-        let slot = &mut self.rates[second as usize % RATE_SECONDS];
-        if slot.second != second {
-            if slot.second > second {
-                return; // older than the window: only totals keep it
-            }
-            *slot = SecondCount {
-                second,
-                requests: 0,
-                failures: 0,
-            };
-        }
-        slot.requests += requests;
-        slot.failures += failures;
+        add_second(&mut self.rates, second, requests, failures);
     }
 
     /// Add everything `other` recorded into this entry.
@@ -261,78 +255,73 @@ impl StatsEntry {
     }
 }
 
-/// A [`StatsEntry`] as plain data, to ship between processes: the histogram as
-/// (value, count) pairs, which re-record into the same buckets, so merging stays exact.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EntryData {
-    /// Request type.
-    pub method: String,
-    /// Name.
-    pub name: String,
-    /// Requests.
-    pub num_requests: u64,
-    /// Failures.
-    pub num_failures: u64,
-    /// Sum of response times, µs.
-    pub total_response_time_us: u64,
-    /// Shortest, µs.
-    pub min_response_time_us: u64,
-    /// Longest, µs.
-    pub max_response_time_us: u64,
-    /// Sum of sizes, bytes.
-    pub total_content_length: u64,
-    /// Latest request, unix seconds.
-    pub last_request_timestamp: f64,
-    /// Response-time histogram, µs: (value, count).
-    pub histogram: Vec<(u64, u64)>,
-    /// Per-second counts: (second, requests, failures).
-    pub rates: Vec<(u64, u64, u64)>,
+/// Count `requests` and `failures` in the slot of `second` (a slot holding an older second is
+/// taken over; a newer one keeps its count: older seconds only count in the totals).
+fn add_second(rates: &mut [SecondCount; RATE_SECONDS], second: u64, requests: u64, failures: u64) {
+    let slot = &mut rates[second as usize % RATE_SECONDS];
+    if slot.second != second {
+        if slot.second > second {
+            return;
+        }
+        *slot = SecondCount {
+            second,
+            requests: 0,
+            failures: 0,
+        };
+    }
+    slot.requests += requests;
+    slot.failures += failures;
 }
 
-impl StatsEntry {
-    /// This entry as plain data.
-    pub fn to_data(&self) -> EntryData {
-        EntryData {
-            method: self.method.clone(),
-            name: self.name.clone(),
-            num_requests: self.num_requests,
-            num_failures: self.num_failures,
-            total_response_time_us: self.total_response_time_us,
-            min_response_time_us: self.min_response_time_us,
-            max_response_time_us: self.max_response_time_us,
-            total_content_length: self.total_content_length,
-            last_request_timestamp: self.last_request_timestamp,
-            histogram: self
-                .histogram
+/// A histogram on the wire: its recorded buckets as (value, count) pairs.
+mod histogram_pairs {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(histogram: &Histogram<u64>, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq(
+            histogram
                 .iter_recorded()
-                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
-                .collect(),
-            rates: self
-                .rates
-                .iter()
-                .filter(|slot| slot.requests > 0)
-                .map(|slot| (slot.second, slot.requests, slot.failures))
-                .collect(),
-        }
+                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value())),
+        )
     }
 
-    /// Rebuild an entry from data (started at `start_time`).
-    pub fn from_data(data: &EntryData, start_time: f64) -> Self {
-        let mut entry = StatsEntry::new(&data.method, &data.name, start_time);
-        entry.num_requests = data.num_requests;
-        entry.num_failures = data.num_failures;
-        entry.total_response_time_us = data.total_response_time_us;
-        entry.min_response_time_us = data.min_response_time_us;
-        entry.max_response_time_us = data.max_response_time_us;
-        entry.total_content_length = data.total_content_length;
-        entry.last_request_timestamp = data.last_request_timestamp;
-        for &(value, count) in &data.histogram {
-            let _ = entry.histogram.record_n(value.max(1), count);
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Histogram<u64>, D::Error> {
+        let mut histogram = super::new_histogram();
+        for (value, count) in Vec::<(u64, u64)>::deserialize(input)? {
+            let _ = histogram.record_n(value.max(1), count);
         }
-        for &(second, requests, failures) in &data.rates {
-            entry.count_second(second, requests, failures);
+        Ok(histogram)
+    }
+}
+
+/// Per-second counts on the wire: the seconds that saw requests, as (second, requests,
+/// failures).
+mod second_counts {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{RATE_SECONDS, SecondCount, add_second};
+
+    pub fn serialize<S: Serializer>(
+        rates: &[SecondCount; RATE_SECONDS],
+        out: S,
+    ) -> Result<S::Ok, S::Error> {
+        out.collect_seq(
+            rates
+                .iter()
+                .filter(|slot| slot.requests > 0)
+                .map(|slot| (slot.second, slot.requests, slot.failures)),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        input: D,
+    ) -> Result<[SecondCount; RATE_SECONDS], D::Error> {
+        let mut rates = [SecondCount::default(); RATE_SECONDS];
+        for (second, requests, failures) in Vec::<(u64, u64, u64)>::deserialize(input)? {
+            add_second(&mut rates, second, requests, failures);
         }
-        entry
+        Ok(rates)
     }
 }
 
@@ -413,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn data_round_trips_with_exact_percentiles() {
+    fn entries_round_trip_the_wire_with_exact_percentiles() {
         let mut entry = StatsEntry::new("GET", "/", 10.0);
         for value in 1..5000u64 {
             entry.record(
@@ -423,7 +412,8 @@ mod tests {
                 12.5,
             );
         }
-        let copy = StatsEntry::from_data(&entry.to_data(), 10.0);
+        let wire = rmp_serde::to_vec_named(&entry).expect("encode");
+        let copy: StatsEntry = rmp_serde::from_slice(&wire).expect("decode");
         assert_eq!(copy.num_requests, entry.num_requests);
         assert_eq!(copy.num_failures, entry.num_failures);
         assert_eq!(copy.total_content_length, entry.total_content_length);

@@ -19,7 +19,7 @@ pub use console::{
     PERCENTILES, percentile_label, render_error_report, render_percentiles, render_stats,
     render_user_errors,
 };
-pub use entry::{EntryData, StatsEntry};
+pub use entry::StatsEntry;
 
 /// The name of the aggregated row.
 pub const AGGREGATED: &str = "Aggregated";
@@ -285,20 +285,19 @@ impl Stats {
     /// failures and user errors. Merging is exact.
     pub fn absorb(
         &self,
-        entries: &[EntryData],
+        entries: &[StatsEntry],
         errors: &[(ErrorKey, u64)],
         user_errors: &[UserErrorEntry],
     ) {
         let mut merged = lock(&self.inner.merged);
         let start = merged.total.start_time;
-        for data in entries.iter().filter(|data| data.num_requests > 0) {
-            let entry = StatsEntry::from_data(data, start);
+        for entry in entries.iter().filter(|entry| entry.num_requests > 0) {
             merged
                 .entries
-                .entry((data.name.clone(), data.method.clone()))
-                .or_insert_with(|| StatsEntry::new(&data.method, &data.name, start))
-                .extend(&entry);
-            merged.total.extend(&entry);
+                .entry((entry.name.clone(), entry.method.clone()))
+                .or_insert_with(|| StatsEntry::new(&entry.method, &entry.name, start))
+                .extend(entry);
+            merged.total.extend(entry);
         }
         for (key, count) in errors {
             *merged.errors.entry(key.clone()).or_insert(0) += count;
@@ -382,7 +381,7 @@ mod tests {
             }
             worker.record_user_error("trap", "in task");
             let taken = worker.take();
-            let entries: Vec<EntryData> = taken.entries.values().map(StatsEntry::to_data).collect();
+            let entries: Vec<StatsEntry> = taken.entries.into_values().collect();
             let errors: Vec<(ErrorKey, u64)> = taken.errors.into_iter().collect();
             master.absorb(&entries, &errors, &taken.user_errors);
         }
