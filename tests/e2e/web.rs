@@ -12,6 +12,11 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Value {
     response.json().await.expect("a JSON body")
 }
 
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.expect("request");
+    response.text().await.expect("a text body")
+}
+
 async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
         let report: Value = get_json(client, &format!("{url}/stats/requests")).await;
@@ -174,14 +179,7 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
     );
 
     // Stop.
-    let stopped: Value = client
-        .get(format!("{url}/stop"))
-        .send()
-        .await
-        .expect("stop")
-        .json()
-        .await
-        .expect("json");
+    let stopped: Value = get_json(&client, &format!("{url}/stop")).await;
     assert_eq!(
         stopped,
         serde_json::json!({"success": true, "message": "Test stopped"})
@@ -221,43 +219,15 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
     assert_eq!(&reader.headers().expect("header")[2], "Request Count");
     let rows: Vec<csv::StringRecord> = reader.records().map(|row| row.expect("row")).collect();
     assert_eq!(&rows.last().expect("rows")[1], "Aggregated");
-    let failures = client
-        .get(format!("{url}/stats/failures/csv"))
-        .send()
-        .await
-        .expect("csv")
-        .text()
-        .await
-        .expect("text");
+    let failures = get_text(&client, &format!("{url}/stats/failures/csv")).await;
     assert!(failures.starts_with("Method,Name,Error,Occurrences"));
-    let exceptions: Value = client
-        .get(format!("{url}/exceptions"))
-        .send()
-        .await
-        .expect("exceptions")
-        .json()
-        .await
-        .expect("json");
+    let exceptions: Value = get_json(&client, &format!("{url}/exceptions")).await;
     assert!(exceptions["exceptions"].is_array());
-    let exceptions_csv = client
-        .get(format!("{url}/exceptions/csv"))
-        .send()
-        .await
-        .expect("csv")
-        .text()
-        .await
-        .expect("text");
+    let exceptions_csv = get_text(&client, &format!("{url}/exceptions/csv")).await;
     assert!(exceptions_csv.starts_with("Count,Message,Traceback,Nodes"));
 
     // Reset.
-    let reset = client
-        .get(format!("{url}/stats/reset"))
-        .send()
-        .await
-        .expect("reset")
-        .text()
-        .await
-        .expect("text");
+    let reset = get_text(&client, &format!("{url}/stats/reset")).await;
     assert_eq!(reset, "ok");
     let report: Value = get_json(&client, &format!("{url}/stats/requests")).await;
     assert_eq!(
