@@ -9,8 +9,9 @@
 //!    50 connections/users sending `GET /hello` (200-byte body) with no wait; the reference is
 //!    `wrk` if installed, else a minimal hyper client (`locust-bench reference-client`).
 //! 2. Throughput of the same runs.
-//! 3. Resident memory per idle user: RSS at 1,000, 10,000 and 100,000 users that each made one
-//!    request and now wait, and the slope between the smallest and the largest.
+//! 3. Memory per idle user: RSS at 1,000, 10,000 and 100,000 users that each made one request
+//!    and now wait, and the slope between the smallest and the largest; the same for private
+//!    memory (RSS counts the guests' shared copy-on-write image pages once per instance).
 //! 4. Spawn rate: users per second from the start of spawning until the target has seen every
 //!    user's first request, asked for 100,000 users at 100,000/s.
 //! 5. Accuracy: the 50/90/95/99th response-time percentiles the web API reports for a target
@@ -280,17 +281,33 @@ fn wrk_requests(output: &str) -> Option<u64> {
         .and_then(|count| count.parse().ok())
 }
 
-fn resident_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .context("VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmRSS value")?
-        .parse()?)
+/// Memory of a process, KiB: resident (RSS, which counts a page shared by several of the
+/// process's mappings once per mapping, as the guests' copy-on-write memory images are), and
+/// private (the pages only this process maps, each counted once).
+#[derive(Clone, Copy)]
+struct Memory {
+    resident: u64,
+    private: u64,
+}
+
+/// Resident and private memory of process `pid`.
+fn memory_kib(pid: u32) -> anyhow::Result<Memory> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = rollup
+            .lines()
+            .find(|line| line.starts_with(name))
+            .with_context(|| format!("{name} in smaps_rollup"))?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .with_context(|| format!("{name} value"))?
+            .parse()?)
+    };
+    Ok(Memory {
+        resident: field("Rss:")?,
+        private: field("Private_Clean:")? + field("Private_Dirty:")?,
+    })
 }
 
 /// One plain GET on a fresh connection; the body as text.
@@ -309,7 +326,7 @@ fn served_count(url: &str) -> anyhow::Result<u64> {
 /// An idle-users run: resident memory once every user made its first request, and users
 /// started per second from the start of spawning until then.
 struct IdleRun {
-    resident_kib: u64,
+    memory: Memory,
     spawn_rate: f64,
 }
 
@@ -382,7 +399,7 @@ fn idle_run(
         // Let every user settle into its wait.
         std::thread::sleep(Duration::from_secs(2));
         Ok(IdleRun {
-            resident_kib: resident_kib(child.id())?,
+            memory: memory_kib(child.id())?,
             spawn_rate: users as f64 / spawn_seconds,
         })
     })();
@@ -620,8 +637,9 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         Some(large) => (MOST_USERS, large),
         None => (10_000, &medium),
     };
-    let per_user =
-        far.resident_kib.saturating_sub(small.resident_kib) as f64 / (far_users - 1_000) as f64;
+    let slope = |of: fn(&Memory) -> u64| {
+        of(&far.memory).saturating_sub(of(&small.memory)) as f64 / (far_users - 1_000) as f64
+    };
     println!("| figure | locust | {reference_name} | ratio |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -644,7 +662,7 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         match run {
             Some(run) => println!(
                 "| resident memory at {label} idle users (MiB) | {:.1} | | |",
-                run.resident_kib as f64 / 1024.0
+                run.memory.resident as f64 / 1024.0
             ),
             None => println!(
                 "| resident memory at {label} idle users (MiB) | not measured: open-files hard limit too low | | |"
@@ -652,7 +670,12 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         }
     }
     println!(
-        "| resident memory per idle user (KiB, slope from 1,000 to {far_users}) | {per_user:.1} | | |"
+        "| resident memory per idle user (KiB, slope from 1,000 to {far_users}) | {:.1} | | |",
+        slope(|memory| memory.resident)
+    );
+    println!(
+        "| private memory per idle user (KiB, same slope; shared pages counted once) | {:.1} | | |",
+        slope(|memory| memory.private)
     );
     println!(
         "| users spawned per second, {far_users} users asked at {}/s (until each made its first request) | {:.0} | | |",

@@ -24,6 +24,10 @@ use crate::wait::{Pacing, WaitDecision, decide, seconds};
 
 /// How long a user waits before starting over after its guest trapped.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
+/// A user about to wait at least this long parks its HTTP connections (keeps their sockets,
+/// lets go of hyper's buffers, ~25 KiB each). Rebuilding them costs a few microseconds, lost
+/// in a wait this long; users that wait less (or not at all) keep them as they are.
+const PARK_CONNECTIONS_AFTER: Duration = Duration::from_millis(500);
 
 /// The stop signals every user watches (see the module docs).
 #[derive(Clone, Debug)]
@@ -279,7 +283,12 @@ async fn live(
                     // No timer for a zero wait (tokio's timer would round it up to a whole
                     // millisecond); a user that never waits still lets others run.
                     tokio::task::coop::consume_budget().await;
-                } else if unless(&mut signals.stop, tokio::time::sleep(pause))
+                    continue;
+                }
+                if pause >= PARK_CONNECTIONS_AFTER {
+                    instance.park_http().await;
+                }
+                if unless(&mut signals.stop, tokio::time::sleep(pause))
                     .await
                     .is_none()
                 {

@@ -49,6 +49,11 @@ fn scenario() -> Scenario {
                 })),
         )
         .user(
+            UserClass::<Bench>::new("Quiet")
+                .wait(constant(3600.0))
+                .task(Task::new("nothing", |_user: &mut Bench| Ok(()))),
+        )
+        .user(
             UserClass::<Bench>::new("Delayed").task(Task::new("delay", |user: &mut Bench| {
                 user.client.get("/delay").send();
                 Ok(())

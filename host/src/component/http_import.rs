@@ -1,5 +1,5 @@
 //! `locust:runtime/http`: validate the guest's request, perform it with the user's
-//! [`HttpSession`](crate::http::HttpSession), record it, and hand the response back.
+//! user's [`HttpAgent`](crate::http::HttpAgent), record it, and hand the response back.
 
 use std::time::Duration;
 

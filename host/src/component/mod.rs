@@ -31,6 +31,7 @@ pub use bindings::types::{
 pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
 pub use state::{ComponentOptions, UserIdentity, UserState};
 
+use crate::http::HttpAgent;
 use bindings::{UserComponent, UserComponentPre};
 
 /// The world a user component must implement, with its version.
@@ -290,6 +291,7 @@ impl TestComponent {
             .await
             .map_err(|error| classify(error, &mut store, &self.limits))?;
         Ok(GuestInstance {
+            agent: HttpAgent::new(store.data().http.clone()),
             store,
             bindings,
             limits: self.limits,
@@ -322,21 +324,23 @@ fn classify(
 
 /// One live guest instance: a user, or the hooks of a test.
 pub struct GuestInstance {
+    /// Performs the requests the guest sends, off the guest's fiber stack.
+    agent: HttpAgent,
     store: Store<UserState>,
     bindings: UserComponent,
     limits: GuestLimits,
 }
 
-/// Run one export with a fresh fuel budget, turning traps into [`GuestError`]s and settling
+/// Run one export with a fresh fuel budget, serving the HTTP requests it makes, turning traps into [`GuestError`]s and settling
 /// the `catch-response` requests the guest left open.
 macro_rules! guest_call {
     ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {{
         let _ = $self.store.set_fuel($self.limits.fuel_per_call);
-        let result = $self
+        let call = $self
             .bindings
             .$interface()
-            .$method(&mut $self.store $(, $arg)*)
-            .await;
+            .$method(&mut $self.store $(, $arg)*);
+        let result = $self.agent.serve(call).await;
         $self.store.data_mut().settle_pending();
         result.map_err(|error| classify(error, &mut $self.store, &$self.limits))
     }};
@@ -346,6 +350,12 @@ impl GuestInstance {
     /// The store's data.
     pub fn state(&self) -> &UserState {
         self.store.data()
+    }
+
+    /// Let go of what the user's kept-alive HTTP connections hold besides their sockets (see
+    /// [`HttpAgent::park`]), before a long wait.
+    pub async fn park_http(&mut self) {
+        self.agent.park().await;
     }
 
     /// `user.describe`.

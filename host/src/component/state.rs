@@ -10,7 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::events::{Reporter, RequestEvent};
-use crate::http::HttpSession;
+use crate::http::Exchange;
 
 /// Who the user in an instance is.
 #[derive(Clone, Debug)]
@@ -49,7 +49,8 @@ pub struct UserState {
     pub(super) identity: UserIdentity,
     /// The user's host, parsed once: relative URLs are joined to it on every request.
     pub(super) base_url: Option<Result<url::Url, String>>,
-    pub(super) http: HttpSession,
+    /// Where the `send` import hands requests to the instance's [`crate::http::HttpAgent`].
+    pub(super) http: Arc<Exchange>,
     pub(super) reporter: Reporter,
     pub(super) pending: Vec<PendingRequest>,
     pub(super) next_response_id: u64,
@@ -77,7 +78,7 @@ impl UserState {
                 url::Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))
             }),
             identity,
-            http: HttpSession::new(),
+            http: Exchange::new(),
             reporter,
             pending: Vec::new(),
             next_response_id: 1,

@@ -2,49 +2,107 @@
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_util::either::Either;
 
 use super::Origin;
 
-/// A kept-alive HTTP/1.1 connection: its request handle, and the future that does its I/O.
-/// The user's own task drives that future while it waits for a response (see [`drive`]), so a
-/// request costs no hand-over to another task; while idle, nothing polls it.
-pub struct Connection {
+/// The byte stream under a connection: TCP, or TLS over TCP (boxed: it is large).
+type Io = TokioIo<Either<TcpStream, Box<TlsStream<TcpStream>>>>;
+
+/// hyper's side of a connection: the future that does its I/O.
+type Exchanger = http1::Connection<Io, Full<Bytes>>;
+
+/// A kept-alive HTTP/1.1 connection.
+///
+/// While its user waits between tasks a connection can be [parked](Connection::park): hyper's
+/// state (its read and write buffers and request channel, ~25 KiB) is dropped and only the
+/// socket is kept; the next request builds that state again over the same socket.
+pub enum Connection {
+    /// Ready for requests.
+    Live(Box<Live>),
+    /// Only the open socket.
+    Parked(Io),
+}
+
+/// A connection with hyper's state: its request handle, and the future that does its I/O.
+/// The user's own agent drives that future while it waits for a response (see [`drive`]), so
+/// a request costs no hand-over to another task; while idle, nothing polls it.
+pub struct Live {
     /// Where requests are sent.
     pub sender: SendRequest<Full<Bytes>>,
     /// The connection's I/O; `None` once it has ended.
-    pub driver: Option<Driver>,
+    pub io: Option<Exchanger>,
 }
 
-/// The I/O future of a connection.
-pub type Driver = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
-impl Connection {
+impl Live {
     /// Whether the connection can no longer carry requests.
     pub fn is_closed(&self) -> bool {
-        self.driver.is_none() || self.sender.is_closed()
+        self.io.is_none() || self.sender.is_closed()
+    }
+}
+
+impl Connection {
+    /// Whether the connection is known to be unable to carry requests (a parked one is only
+    /// found closed when next used).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Self::Live(live) => live.is_closed(),
+            Self::Parked(_) => false,
+        }
+    }
+
+    /// Drop hyper's state and keep the socket, if the connection is idle and clean; `None`
+    /// (and the socket closed) otherwise.
+    pub fn park(self) -> Option<Self> {
+        let live = match self {
+            Self::Live(live) => live,
+            parked @ Self::Parked(_) => return Some(parked),
+        };
+        let Live { sender, io } = *live;
+        // With its request handle gone, an idle connection is done at once.
+        drop(sender);
+        let mut io = io?;
+        let mut cx = Context::from_waker(Waker::noop());
+        match io.poll_without_shutdown(&mut cx) {
+            Poll::Ready(Ok(())) => {
+                let parts = io.into_parts();
+                // Bytes nobody asked for: the connection is not in a known state.
+                parts.read_buf.is_empty().then_some(Self::Parked(parts.io))
+            }
+            Poll::Ready(Err(_)) | Poll::Pending => None,
+        }
+    }
+
+    /// The connection, ready for requests.
+    pub async fn into_live(self, origin: &Origin) -> Result<Box<Live>, String> {
+        match self {
+            Self::Live(live) => Ok(live),
+            Self::Parked(io) => handshake(io, origin).await,
+        }
     }
 }
 
 /// Await `work` while driving the connection's I/O.
-pub async fn drive<F: Future>(driver: &mut Option<Driver>, work: F) -> F::Output {
+pub async fn drive<F: Future>(io: &mut Option<Exchanger>, work: F) -> F::Output {
     let mut work = std::pin::pin!(work);
-    if let Some(io) = driver.as_mut() {
+    if let Some(exchanger) = io.as_mut() {
         tokio::select! {
             biased;
             out = &mut work => return out,
-            () = io => *driver = None,
+            _ = exchanger => *io = None,
         }
     }
     work.await
@@ -106,40 +164,34 @@ fn tls_connector() -> Result<TlsConnector, String> {
 }
 
 /// Connect to `origin` and complete the HTTP/1.1 handshake.
-pub async fn connect(origin: &Origin) -> Result<Connection, String> {
+pub async fn connect(origin: &Origin) -> Result<Box<Live>, String> {
     let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
         .await
         .map_err(|error| format!("could not connect to {origin}: {error}"))?;
     let _ = tcp.set_nodelay(true);
-    if origin.tls {
+    let stream = if origin.tls {
         let name = ServerName::try_from(origin.host.clone())
             .map_err(|_| format!("{} is not a valid TLS server name", origin.host))?;
         let stream = tls_connector()?
             .connect(name, tcp)
             .await
             .map_err(|error| format!("TLS handshake with {origin} failed: {error}"))?;
-        handshake(stream, origin).await
+        Either::Right(Box::new(stream))
     } else {
-        handshake(tcp, origin).await
-    }
+        Either::Left(tcp)
+    };
+    handshake(TokioIo::new(stream), origin).await
 }
 
-async fn handshake<S>(stream: S, origin: &Origin) -> Result<Connection, String>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = http1::Builder::new()
+async fn handshake(io: Io, origin: &Origin) -> Result<Box<Live>, String> {
+    let (sender, exchanger) = http1::Builder::new()
         // One buffer and one write per request.
         .writev(false)
-        .handshake(TokioIo::new(stream))
+        .handshake(io)
         .await
         .map_err(|error| format!("HTTP handshake with {origin} failed: {error}"))?;
-    // Ends when the server closes or the session drops the sender.
-    let driver: Driver = Box::pin(async move {
-        let _ = connection.await;
-    });
-    Ok(Connection {
+    Ok(Box::new(Live {
         sender,
-        driver: Some(driver),
-    })
+        io: Some(exchanger),
+    }))
 }

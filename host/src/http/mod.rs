@@ -5,7 +5,10 @@
 //! Failures never escape as errors: a refused connection or a timeout is an outcome with status
 //! 0, as Locust's client reports it.
 
+mod agent;
 mod connect;
+#[cfg(test)]
+mod test_server;
 
 use std::fmt;
 use std::io::Read as _;
@@ -19,8 +22,9 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use url::Url;
 
+pub use agent::{Exchange, HttpAgent};
 pub use connect::trust_certificates;
-use connect::{Connection, connect, drive};
+use connect::{Connection, Live, connect, drive};
 
 /// How many redirects are followed before giving up, as in `requests`.
 const MAX_REDIRECTS: usize = 30;
@@ -215,12 +219,13 @@ impl HttpSession {
         };
         let fresh = reused.is_none();
         let mut connection = match reused {
-            Some(connection) => connection,
-            None => connect(&origin).await?,
+            Some(connection) => connection.into_live(&origin).await?,
+            // Boxed: connecting is rare, and its future is large.
+            None => Box::pin(connect(&origin)).await?,
         };
         let result = match Self::send_on(&mut connection, request, &self.cookies).await {
             Err(SendError::Stale) if !fresh => {
-                connection = connect(&origin).await?;
+                connection = Box::pin(connect(&origin)).await?;
                 Self::send_on(&mut connection, request, &self.cookies).await
             }
             other => other,
@@ -231,7 +236,8 @@ impl HttpSession {
         })?;
         self.store_cookies(&response, &request.url);
         if response.keep_alive && !connection.is_closed() {
-            self.connections.push((origin, connection));
+            self.connections
+                .push((origin, Connection::Live(connection)));
         }
         Ok(response)
     }
@@ -252,11 +258,11 @@ impl HttpSession {
     }
 
     async fn send_on(
-        connection: &mut Connection,
+        connection: &mut Live,
         request: &HttpRequest,
         cookies: &CookieStore,
     ) -> Result<Received, SendError> {
-        let Connection { sender, driver } = connection;
+        let Live { sender, io: driver } = connection;
         drive(driver, sender.ready())
             .await
             .map_err(|_| SendError::Stale)?;
@@ -291,6 +297,15 @@ impl HttpSession {
             body,
             keep_alive,
         })
+    }
+
+    /// Park every kept-alive connection (see [`Connection::park`]): for a user about to wait.
+    pub fn park(&mut self) {
+        let connections = std::mem::take(&mut self.connections);
+        self.connections = connections
+            .into_iter()
+            .filter_map(|(origin, connection)| Some((origin, connection.park()?)))
+            .collect();
     }
 
     fn store_cookies(&mut self, response: &Received, url: &Url) {
@@ -408,10 +423,63 @@ fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write as _;
 
+    use super::test_server::{Behaviour, TestServer};
     use super::*;
+
+    /// A plain `GET url`.
+    pub(crate) fn get(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: Method::GET,
+            url: Url::parse(url).expect("url"),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            basic_auth: None,
+            timeout: None,
+            allow_redirects: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parked_connection_carries_the_next_request() {
+        let server = TestServer::start(Behaviour::default()).await;
+        let mut session = HttpSession::new();
+        for _ in 0..3 {
+            let outcome = session.execute(get(&server.url)).await;
+            assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
+            session.park();
+            assert!(matches!(
+                session.connections.as_slice(),
+                [(_, Connection::Parked(_))]
+            ));
+        }
+        let ports = server.ports();
+        assert_eq!(ports.len(), 3);
+        assert!(ports.iter().all(|port| *port == ports[0]), "{ports:?}");
+    }
+
+    #[tokio::test]
+    async fn a_parked_connection_the_server_closed_is_replaced() {
+        let server = TestServer::start(Behaviour {
+            close_after_answer: true,
+            ..Behaviour::default()
+        })
+        .await;
+        let mut session = HttpSession::new();
+        for _ in 0..3 {
+            let outcome = session.execute(get(&server.url)).await;
+            assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
+            session.park();
+            // Let the server's close arrive.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let ports = server.ports();
+        assert_eq!(ports.len(), 3, "each request answered once");
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), 3, "a new connection each time: {ports:?}");
+    }
 
     #[test]
     fn origins_know_default_ports() {
