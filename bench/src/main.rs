@@ -5,10 +5,14 @@
 //!
 //! What it measures, with the target server pinned to CPU 1 and load generators to CPU 0 when
 //! `taskset` is available:
-//! 1. CPU per request: user+sys CPU of the load generator divided by completed requests, for
+//! 1. CPU per request: user+sys CPU of the load generator divided by completed requests (less
+//!    the CPU `locust` takes once to compile the component, measured with `--list`), for
 //!    50 connections/users sending `GET /hello` (200-byte body) with no wait; the reference is
 //!    `wrk` if installed, else a minimal hyper client (`locust-bench reference-client`).
-//! 2. Throughput of the same runs.
+//! 2. Throughput of the same runs; and, as the kernel's share of a request grows when the
+//!    target idles between requests, wrk's CPU per request at about our throughput (the fewest
+//!    connections that reach it). Also the CPU per request of 4,000 users that wait 0.5 s
+//!    between requests (their connections parked in between).
 //! 3. Memory per idle user: RSS at 1,000, 10,000 and 100,000 users that each made one request
 //!    and now wait, and the slope between the smallest and the largest; the same for private
 //!    memory (RSS counts the guests' shared copy-on-write image pages once per instance).
@@ -238,6 +242,13 @@ struct Measured {
 }
 
 impl Measured {
+    /// The same run without `cpu_seconds` of one-off work.
+    fn without(self, cpu_seconds: f64) -> Self {
+        Self {
+            cpu_seconds: (self.cpu_seconds - cpu_seconds).max(0.0),
+            ..self
+        }
+    }
     fn cpu_per_request_us(&self) -> f64 {
         self.cpu_seconds / self.requests.max(1) as f64 * 1e6
     }
@@ -410,6 +421,57 @@ fn idle_run(
     let _ = child.wait();
     let _ = drain.join();
     result
+}
+
+/// CPU seconds `locust` takes to load (compile and describe) the component, from
+/// `locust --list`.
+fn startup_cpu(locust: &Path, component: &Path) -> anyhow::Result<f64> {
+    let before = children_cpu()?;
+    let status = pinned(0, locust)
+        .arg("-f")
+        .arg(component)
+        .arg("--list")
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("locust --list failed");
+    }
+    Ok(children_cpu()? - before)
+}
+
+/// Users of the paced run, each waiting [`PACED_WAIT`] between requests.
+const PACED_USERS: u64 = 4_000;
+/// The `Steady` user's wait, as the table says it.
+const PACED_WAIT: &str = "0.5 s";
+
+/// CPU per request of `Steady` users, which wait long enough to park their connections.
+fn paced_run(locust: &Path, component: &Path, url: &str, seconds: u64) -> anyhow::Result<Measured> {
+    let users = PACED_USERS.to_string();
+    let mut command = pinned(0, locust);
+    command
+        .arg("-f")
+        .arg(component)
+        .args(["--headless", "--only-summary", "--host", url, "Steady"])
+        .args(["-u", &users, "-r", &users, "-t", &format!("{seconds}s")]);
+    measure(command, aggregated_requests)
+}
+
+/// wrk with the fewest connections that reach `rps` requests/s (3 s runs), and how many.
+fn wrk_at_rate(url: &str, rps: f64) -> anyhow::Result<Option<(usize, Measured)>> {
+    for connections in 1..=CONNECTIONS {
+        let mut command = pinned(0, Path::new("wrk"));
+        command.args([
+            "-t1",
+            &format!("-c{connections}"),
+            "-d3s",
+            &format!("{url}/hello"),
+        ]);
+        let run = measure(command, wrk_requests)?;
+        if run.rps() >= rps {
+            return Ok(Some((connections, run)));
+        }
+    }
+    Ok(None)
 }
 
 /// Exact percentile `fraction` of sorted `values` (nearest rank, as HDR histograms report).
@@ -614,7 +676,19 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
             "-t",
             &format!("{seconds}s"),
         ]);
-    let ours = measure(command, aggregated_requests)?;
+    // Loading the component (compiling it) happens once per process, however long the run:
+    // take it out of the per-request figures.
+    let startup = startup_cpu(&locust, &component)?;
+    let ours = measure(command, aggregated_requests)?.without(startup);
+    let paced = paced_run(&locust, &component, &url, seconds)?.without(startup);
+    // The kernel's share of a request depends on the load: at a lower rate the target sleeps
+    // between requests and every request has to wake it. So also find wrk's cost at about our
+    // throughput (fewer connections).
+    let matched = if reference_name == "wrk" {
+        wrk_at_rate(&url, ours.rps())?
+    } else {
+        None
+    };
 
     let (stats_empty, stats_full) = stats_endpoint(&locust, &component, &url)?;
     let accuracy = accuracy(&locust, &component, &url, seconds)?;
@@ -653,6 +727,19 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         ours.rps(),
         reference.rps(),
         ours.rps() / reference.rps()
+    );
+    if let Some((connections, wrk)) = &matched {
+        println!(
+            "| CPU per request (µs), wrk at about locust's throughput ({connections} connections, {:.0} requests/s) | {:.1} | {:.1} | {:.2}× |",
+            wrk.rps(),
+            ours.cpu_per_request_us(),
+            wrk.cpu_per_request_us(),
+            ours.cpu_per_request_us() / wrk.cpu_per_request_us()
+        );
+    }
+    println!(
+        "| CPU per request (µs), {PACED_USERS} users each waiting {PACED_WAIT} between requests (connections parked) | {:.1} | | |",
+        paced.cpu_per_request_us()
     );
     for (label, run) in [
         ("1,000", Some(&small)),

@@ -1,4 +1,5 @@
-//! The benchmark's users: `Hammer` sends `GET /hello` with no wait; `Idle` sends one request,
+//! The benchmark's users: `Hammer` sends `GET /hello` with no wait, `Steady` every half second
+//! (so that its connection is parked between requests); `Idle` sends one request,
 //! then waits an hour (for resident memory per idle user and the spawn rate); `Names` makes 500
 //! differently named requests once (for the web API's statistics endpoint); `Delayed` asks for
 //! `/delay` (answered after a random 10–50 ms, for accuracy).
@@ -49,9 +50,9 @@ fn scenario() -> Scenario {
                 })),
         )
         .user(
-            UserClass::<Bench>::new("Quiet")
-                .wait(constant(3600.0))
-                .task(Task::new("nothing", |_user: &mut Bench| Ok(()))),
+            UserClass::<Bench>::new("Steady")
+                .wait(constant(0.5))
+                .task(Task::new("hello", hello)),
         )
         .user(
             UserClass::<Bench>::new("Delayed").task(Task::new("delay", |user: &mut Bench| {
