@@ -1,7 +1,7 @@
 //! HTTPS targets: rustls with the public roots, plus the CAs named by `REQUESTS_CA_BUNDLE`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -10,9 +10,18 @@ use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::PrivatePkc
 
 use crate::harness::{fixture, locust};
 
-/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate; returns its URL, the
-/// certificate's PEM, and a counter of requests served.
-async fn https_target() -> (String, String, Arc<AtomicU64>) {
+/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate.
+struct HttpsTarget {
+    url: String,
+    /// The certificate, PEM.
+    pem: String,
+    /// Requests served.
+    served: Arc<AtomicU64>,
+    /// Path of each request served, with the number of the connection it came on.
+    hits: Arc<Mutex<Vec<(u64, String)>>>,
+}
+
+async fn https_target() -> HttpsTarget {
     let certified =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
     let pem = certified.cert.pem();
@@ -30,17 +39,26 @@ async fn https_target() -> (String, String, Arc<AtomicU64>) {
         .expect("bind");
     let url = format!("https://{}", listener.local_addr().expect("address"));
     let served = Arc::new(AtomicU64::new(0));
+    let hits = Arc::new(Mutex::new(Vec::new()));
     let counter = served.clone();
+    let log = hits.clone();
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        for connection in 0.. {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             let counter = counter.clone();
+            let log = log.clone();
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
                 };
-                let service = hyper::service::service_fn(move |_request| {
+                let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
                     counter.fetch_add(1, Ordering::Relaxed);
+                    log.lock()
+                        .expect("hits")
+                        .push((connection, request.uri().path().to_owned()));
                     async {
                         Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
                             Bytes::from_static(b"secure"),
@@ -53,12 +71,19 @@ async fn https_target() -> (String, String, Arc<AtomicU64>) {
             });
         }
     });
-    (url, pem, served)
+    HttpsTarget {
+        url,
+        pem,
+        served,
+        hits,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_with_a_trusted_ca_and_without() {
-    let (url, pem, served) = https_target().await;
+    let HttpsTarget {
+        url, pem, served, ..
+    } = https_target().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let bundle = dir.path().join("ca.pem");
     std::fs::write(&bundle, pem).expect("write the CA");
@@ -112,5 +137,48 @@ async fn https_with_a_trusted_ca_and_without() {
             .contains("error: could not read CA certificates from Cargo.toml"),
         "{}",
         run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_https_connection_carries_the_next_requests() {
+    let target = https_target().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, &target.pem).expect("write the CA");
+    let fixture = fixture().to_str().expect("path").to_owned();
+    // `Patient` waits 0.6 s, so its connection is parked between requests.
+    let run = crate::harness::locust_with_env(
+        &[
+            "-f",
+            &fixture,
+            "--headless",
+            "--host",
+            &target.url,
+            "Patient",
+            "-u",
+            "1",
+            "-t",
+            "3s",
+        ],
+        &[("REQUESTS_CA_BUNDLE", bundle.to_str().expect("path"))],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let hits = target.hits.lock().expect("hits").clone();
+    let patient: Vec<u64> = hits
+        .iter()
+        .filter(|(_, path)| path == "/patient")
+        .map(|(connection, _)| *connection)
+        .collect();
+    assert!(patient.len() >= 4, "{hits:?}");
+    assert_eq!(
+        run.requests("GET", "/patient"),
+        patient.len() as u64,
+        "each request served once"
+    );
+    assert!(
+        patient.iter().all(|connection| *connection == patient[0]),
+        "every request of the user on its one TLS connection: {hits:?}"
     );
 }
