@@ -115,7 +115,9 @@ async fn text_of(browser: &fantoccini::Client, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     let target = Target::start().await;
-    let ui = Background::fixture_ui(&target, &[]).await;
+    // A user caught mid-task by the stop finishes it (rather than being dropped without its
+    // on_stop), so that every user's on_stop runs whatever the timing.
+    let ui = Background::fixture_ui(&target, &["--stop-timeout", "5"]).await;
     let mut driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let browser = open_browser(&driver, &profile).await;
