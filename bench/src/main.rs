@@ -17,7 +17,10 @@
 //!    and now wait, and the slope between the smallest and the largest; the same for private
 //!    memory (RSS counts the guests' shared copy-on-write image pages once per instance).
 //! 4. Spawn rate: users per second from the start of spawning until the target has seen every
-//!    user's first request, asked for 100,000 users at 100,000/s.
+//!    user's first request, asked for 100,000 users at 100,000/s. Then both again for 1,000
+//!    and 100,000 users that make no request (so they need no connection, and the open-files
+//!    limit does not cap them): memory per user, and users started per CPU-second (the start
+//!    is CPU-bound on the one core).
 //! 5. Accuracy: the 50/90/95/99th response-time percentiles the web API reports for a target
 //!    that answers after a random 10–50 ms, against the exact percentiles of the delays the
 //!    target itself measured.
@@ -227,12 +230,17 @@ fn children_cpu() -> anyhow::Result<f64> {
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // Fields 16 and 17 of stat (cutime, cstime) are at 13 and 14 after the name.
     let ticks: f64 = fields[13].parse::<f64>()? + fields[14].parse::<f64>()?;
-    let per_second: f64 =
+    Ok(ticks / clock_ticks()?)
+}
+
+/// Clock ticks per second, the unit of /proc's CPU times.
+fn clock_ticks() -> anyhow::Result<f64> {
+    Ok(
         String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?
             .trim()
             .parse()
-            .unwrap_or(100.0);
-    Ok(ticks / per_second)
+            .unwrap_or(100.0),
+    )
 }
 
 struct Measured {
@@ -339,6 +347,67 @@ fn served_count(url: &str) -> anyhow::Result<u64> {
 struct IdleRun {
     memory: Memory,
     spawn_rate: f64,
+}
+
+/// CPU seconds process `pid` has used so far (/proc/PID/stat).
+fn process_cpu(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').context("stat format")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the name.
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / clock_ticks()?)
+}
+
+/// A run of users without connections: memory once all have started, and the CPU it took to
+/// start them.
+struct SleeperRun {
+    memory: Memory,
+    /// CPU seconds to start the users (loading the component excluded).
+    start_cpu: f64,
+}
+
+/// Start `users` `Sleeper` users (no request, then an hour's wait) as fast as possible; once
+/// the process is quiet, measure its memory and the CPU it took to start them.
+fn sleeper_run(
+    locust: &Path,
+    component: &Path,
+    users: u64,
+    startup_cpu: f64,
+) -> anyhow::Result<SleeperRun> {
+    let count = users.to_string();
+    let mut child: Child = pinned(0, locust)
+        .arg("-f")
+        .arg(component)
+        .args(["--headless", "--only-summary", "-t", "10m", "Sleeper"])
+        .args(["-u", &count, "-r", &count, "--user-memory", "16"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let result = (|| {
+        // Quiet: under 1% of a CPU over half a second.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut last = process_cpu(pid)?;
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = process_cpu(pid)?;
+            if now > startup_cpu && now - last < 0.005 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{users} users without connections did not settle within 10 minutes");
+            }
+            last = now;
+        }
+        Ok(SleeperRun {
+            memory: memory_kib(pid)?,
+            start_cpu: process_cpu(pid)? - startup_cpu,
+        })
+    })();
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = child.wait();
+    result
 }
 
 /// Start `users` idle users at `rate`; measure resident memory and the spawn rate.
@@ -694,6 +763,9 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
     let accuracy = accuracy(&locust, &component, &url, seconds)?;
     let small = idle_run(&locust, &component, &url, 1_000, 20_000)?;
     let medium = idle_run(&locust, &component, &url, 10_000, 20_000)?;
+    // Without connections, open files do not limit the count.
+    let few_sleepers = sleeper_run(&locust, &component, 1_000, startup)?;
+    let sleepers = sleeper_run(&locust, &component, MOST_USERS, startup)?;
     // 100,000 connections need that many open files on both sides.
     let large = if rlimit::setrlimit(rlimit::Resource::NOFILE, 300_000, 300_000).is_ok() {
         Some(idle_run(&locust, &component, &url, MOST_USERS, MOST_USERS)?)
@@ -768,6 +840,23 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         "| users spawned per second, {far_users} users asked at {}/s (until each made its first request) | {:.0} | | |",
         if large.is_some() { MOST_USERS } else { 20_000 },
         far.spawn_rate
+    );
+    let sleeper_slope = |of: fn(&Memory) -> u64| {
+        of(&sleepers.memory).saturating_sub(of(&few_sleepers.memory)) as f64
+            / (MOST_USERS - 1_000) as f64
+    };
+    println!(
+        "| resident memory at {MOST_USERS} users without connections (MiB; per user, slope from 1,000: KiB) | {:.1}; {:.1} | | |",
+        sleepers.memory.resident as f64 / 1024.0,
+        sleeper_slope(|memory| memory.resident)
+    );
+    println!(
+        "| private memory per user without connections (KiB, same slope) | {:.1} | | |",
+        sleeper_slope(|memory| memory.private)
+    );
+    println!(
+        "| users started per CPU-second, {MOST_USERS} without connections (instance, on_start, first task) | {:.0} | | |",
+        MOST_USERS as f64 / sleepers.start_cpu
     );
     for (fraction, ours, exact) in accuracy {
         println!(

@@ -1,6 +1,8 @@
 //! The benchmark's users: `Hammer` sends `GET /hello` with no wait, `Steady` every half second
 //! (so that its connection is parked between requests); `Idle` sends one request,
-//! then waits an hour (for resident memory per idle user and the spawn rate); `Names` makes 500
+//! then waits an hour (for resident memory per idle user and the spawn rate), and `Sleeper` the same
+//! without the request (instances without connections, to count 100,000 where open files are
+//! too few for 100,000 connections); `Names` makes 500
 //! differently named requests once (for the web API's statistics endpoint); `Delayed` asks for
 //! `/delay` (answered after a random 10–50 ms, for accuracy).
 
@@ -48,6 +50,11 @@ fn scenario() -> Scenario {
                         .send();
                     Ok(())
                 })),
+        )
+        .user(
+            UserClass::<Bench>::new("Sleeper")
+                .wait(constant(3600.0))
+                .task(Task::new("nothing", |_user: &mut Bench| Ok(()))),
         )
         .user(
             UserClass::<Bench>::new("Steady")
