@@ -169,7 +169,9 @@ impl Spawner {
             abandon: self.abandon.clone(),
             kill: self.kill.clone(),
         };
-        let user = run_user(self.environment.clone(), class, identity, signals);
+        // Boxed, so that the task (which would otherwise hold the future twice over: once as
+        // captured, once as awaited) stays small for the user's whole life.
+        let user = Box::pin(run_user(self.environment.clone(), class, identity, signals));
         let task = tokio::spawn(async move {
             let _guard = guard;
             user.await;
