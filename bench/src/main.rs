@@ -405,7 +405,10 @@ fn sleeper_run(
             start_cpu: process_cpu(pid)? - startup_cpu,
         })
     })();
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
     let _ = child.wait();
     result
 }

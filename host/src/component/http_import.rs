@@ -5,39 +5,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Method;
-use url::Url;
 
 use super::bindings::http::{Host, Request, Response, Verdict};
 use super::state::{PendingRequest, UserState};
 use crate::events::RequestEvent;
-use crate::http::HttpRequest;
+use crate::http::{GuestUrl, HttpRequest};
 
 impl UserState {
-    /// The absolute URL for a guest's `url` (a path is joined to the user's host) with the
-    /// extra query parameters appended.
-    fn resolve_url(&self, url: &str, query: &[(String, String)]) -> Result<Url, String> {
-        let mut resolved = if url.starts_with("http://") || url.starts_with("https://") {
-            Url::parse(url).map_err(|error| format!("invalid URL `{url}`: {error}"))?
-        } else {
-            let base = match &self.base_url {
-                Some(Ok(base)) => base,
-                Some(Err(error)) => return Err(error.clone()),
-                None => {
-                    return Err(format!(
-                        "no host to send `{url}` to: set --host or the host of user class {}",
-                        self.identity.class
-                    ));
-                }
-            };
-            base.join(url)
-                .map_err(|error| format!("invalid URL `{url}`: {error}"))?
-        };
-        if !query.is_empty() {
-            resolved.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(resolved)
-    }
-
     fn failed_before_sending(&mut self, method: &str, name: &str, error: String) -> Response {
         self.reporter.request(&RequestEvent {
             request_type: method,
@@ -71,21 +45,21 @@ fn status_error(status: u16, reason: &str, name: &str) -> Option<String> {
 
 impl Host for UserState {
     async fn send(&mut self, request: Request) -> Response {
-        let name_given = request.name.clone();
-        let url = match self.resolve_url(&request.url, &request.query) {
-            Ok(url) => url,
-            Err(error) => {
-                let name = name_given.unwrap_or(request.url);
-                return self.failed_before_sending(&request.method, &name, error);
-            }
-        };
-        let name = name_given.unwrap_or_else(|| match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_owned(),
-        });
+        // Checked here; the URL is resolved by the agent (see `http::target`).
+        let unsent_name = |request: &Request| request.name.clone().unwrap_or(request.url.clone());
         let Ok(method) = Method::from_bytes(request.method.as_bytes()) else {
             let error = format!("invalid HTTP method `{}`", request.method);
+            let name = unsent_name(&request);
             return self.failed_before_sending(&request.method, &name, error);
+        };
+        let timeout = match request.timeout.map(Duration::try_from_secs_f64) {
+            Some(Ok(limit)) => Some(limit),
+            Some(Err(_)) => {
+                let error = format!("invalid timeout {:?}", request.timeout);
+                let name = unsent_name(&request);
+                return self.failed_before_sending(method.as_str(), &name, error);
+            }
+            None => None,
         };
         let mut headers = request.headers;
         let body = match (request.body, request.json) {
@@ -101,19 +75,15 @@ impl Host for UserState {
             }
             (None, None) => Bytes::new(),
         };
-        let timeout = match request.timeout.map(Duration::try_from_secs_f64) {
-            Some(Ok(limit)) => Some(limit),
-            Some(Err(_)) => {
-                let error = format!("invalid timeout {:?}", request.timeout);
-                return self.failed_before_sending(method.as_str(), &name, error);
-            }
-            None => None,
-        };
-        let outcome = self
+        let sent = self
             .http
             .execute(HttpRequest {
                 method,
-                url,
+                url: GuestUrl {
+                    url: request.url,
+                    query: request.query,
+                    name: request.name,
+                },
                 headers,
                 body,
                 basic_auth: request.basic_auth,
@@ -121,6 +91,11 @@ impl Host for UserState {
                 allow_redirects: request.allow_redirects,
             })
             .await;
+        let name = sent.name;
+        let outcome = match sent.outcome {
+            Ok(outcome) => outcome,
+            Err(error) => return self.failed_before_sending(&request.method, &name, error),
+        };
         let error = outcome
             .transport_error
             .or_else(|| status_error(outcome.status, outcome.reason, &name));

@@ -31,7 +31,7 @@ pub use bindings::types::{
 pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
 pub use state::{ComponentOptions, UserIdentity, UserState};
 
-use crate::http::HttpAgent;
+use crate::http::{HttpAgent, UrlBase};
 use bindings::{UserComponent, UserComponentPre};
 
 /// The world a user component must implement, with its version.
@@ -290,8 +290,10 @@ impl TestComponent {
             .instantiate_async(&mut store)
             .await
             .map_err(|error| classify(error, &mut store, &self.limits))?;
+        let identity = &store.data().identity;
+        let base = UrlBase::new(identity.host.as_deref(), identity.class.clone());
         Ok(GuestInstance {
-            agent: HttpAgent::new(store.data().http.clone()),
+            agent: HttpAgent::new(store.data().http.clone(), base),
             store,
             bindings,
             limits: self.limits,

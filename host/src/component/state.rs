@@ -47,8 +47,6 @@ pub struct UserState {
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) identity: UserIdentity,
-    /// The user's host, parsed once: relative URLs are joined to it on every request.
-    pub(super) base_url: Option<Result<url::Url, String>>,
     /// Where the `send` import hands requests to the instance's [`crate::http::HttpAgent`].
     pub(super) http: Arc<Exchange>,
     pub(super) reporter: Reporter,
@@ -74,9 +72,6 @@ impl UserState {
                 .memory_size(memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
-            base_url: identity.host.as_deref().map(|host| {
-                url::Url::parse(host).map_err(|error| format!("invalid host `{host}`: {error}"))
-            }),
             identity,
             http: Exchange::new(),
             reporter,

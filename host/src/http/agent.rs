@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use super::{HttpOutcome, HttpRequest, HttpSession};
+use super::{GuestUrl, HttpOutcome, HttpRequest, HttpSession, UrlBase};
 
 /// What the agent is asked to do.
 #[expect(
@@ -26,8 +26,8 @@ use super::{HttpOutcome, HttpRequest, HttpSession};
     reason = "a job is moved once, into the slot; boxing would cost an allocation per request"
 )]
 enum Job {
-    /// Perform a request.
-    Send(HttpRequest),
+    /// Resolve a guest's request and perform it.
+    Send(HttpRequest<GuestUrl>),
     /// Park the kept-alive connections: the user is about to wait.
     Park,
 }
@@ -43,14 +43,14 @@ enum Slot {
     /// The agent is performing it.
     InFlight,
     /// A request done, its outcome not yet taken by the caller.
-    Sent(HttpOutcome),
+    Sent(Sent),
     /// Parking done, not yet noticed by the caller.
     Parked,
 }
 
 impl Slot {
     /// The outcome of a finished request, emptying the slot.
-    fn take_sent(&mut self) -> Option<HttpOutcome> {
+    fn take_sent(&mut self) -> Option<Sent> {
         if !matches!(self, Self::Sent(_)) {
             return None;
         }
@@ -64,6 +64,15 @@ impl Slot {
     fn take_parked(&mut self) -> Option<()> {
         matches!(self, Self::Parked).then(|| *self = Self::Empty)
     }
+}
+
+/// What came of a guest's request.
+#[derive(Debug)]
+pub struct Sent {
+    /// The name its statistics go under.
+    pub name: String,
+    /// The outcome, or why the request could not be sent at all (its URL).
+    pub outcome: Result<HttpOutcome, String>,
 }
 
 /// The hand-over point between a guest's `send` import and its user's [`HttpAgent`].
@@ -83,9 +92,9 @@ impl Exchange {
         f(&mut self.slot.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Have the agent perform `request`; resolves to its outcome. Only to be awaited inside a
-    /// guest call that [`HttpAgent::serve`] drives.
-    pub async fn execute(&self, request: HttpRequest) -> HttpOutcome {
+    /// Have the agent resolve and perform `request`; resolves to what came of it. Only to be
+    /// awaited inside a guest call that [`HttpAgent::serve`] drives.
+    pub async fn execute(&self, request: HttpRequest<GuestUrl>) -> Sent {
         self.run(Job::Send(request), Slot::take_sent).await
     }
 
@@ -133,15 +142,16 @@ enum SlotState {
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Performs the requests submitted to one [`Exchange`], with one user's [`HttpSession`] (its
-/// kept-alive connections and cookies).
+/// kept-alive connections and cookies), resolving their URLs against the user's [`UrlBase`].
 pub struct HttpAgent {
     exchange: Arc<Exchange>,
     work: Work,
 }
 
 impl HttpAgent {
-    /// An agent serving `exchange` with a fresh session.
-    pub fn new(exchange: Arc<Exchange>) -> Self {
+    /// An agent serving `exchange` with a fresh session, for a user whose relative URLs go to
+    /// `base`.
+    pub fn new(exchange: Arc<Exchange>, base: UrlBase) -> Self {
         let shared = exchange.clone();
         let work = Box::pin(async move {
             let mut session = HttpSession::new();
@@ -154,7 +164,15 @@ impl HttpAgent {
                 let result = match job {
                     // Boxed per request, so that an idle user's agent is small: the exchange's
                     // future (redirects, timeout, hyper's) is ten times the size of the rest.
-                    Job::Send(request) => Slot::Sent(Box::pin(session.execute(request)).await),
+                    Job::Send(request) => {
+                        let (guest, request) = request.split_url();
+                        let (url, name) = base.resolve(guest);
+                        let outcome = match url {
+                            Ok(url) => Ok(Box::pin(session.execute(request.with_url(url))).await),
+                            Err(error) => Err(error),
+                        };
+                        Slot::Sent(Sent { name, outcome })
+                    }
                     Job::Park => {
                         session.park();
                         Slot::Parked
@@ -220,6 +238,24 @@ mod tests {
     use crate::http::test_server::{Behaviour, TestServer};
     use crate::http::tests::get;
 
+    /// A guest's `GET path`.
+    fn guest_get(path: &str) -> HttpRequest<GuestUrl> {
+        let (_, request) = get("http://unused.invalid/").split_url();
+        request.with_url(GuestUrl {
+            url: path.to_owned(),
+            query: Vec::new(),
+            name: None,
+        })
+    }
+
+    /// An agent serving `exchange` for a user whose host is `base`.
+    fn agent_for(base: &str, exchange: &Arc<Exchange>) -> HttpAgent {
+        HttpAgent::new(
+            exchange.clone(),
+            UrlBase::new(Some(base), Arc::from("Tester")),
+        )
+    }
+
     #[tokio::test]
     async fn a_call_gets_the_outcomes_of_the_requests_it_submits() {
         let server = TestServer::start(Behaviour {
@@ -227,36 +263,53 @@ mod tests {
             ..Behaviour::default()
         })
         .await;
-        let base = &server.url;
         let exchange = Exchange::new();
-        let mut agent = HttpAgent::new(exchange.clone());
+        let mut agent = agent_for(&server.url, &exchange);
         // Stands for a guest call: two requests in a row, as a task would make them.
         let call = async {
-            let first = exchange.execute(get(&format!("{base}/a"))).await;
-            let second = exchange.execute(get(&format!("{base}/b"))).await;
+            let first = exchange.execute(guest_get("/a")).await;
+            let second = exchange.execute(guest_get("/b?x=1")).await;
             (first, second)
         };
         let (first, second) = tokio::time::timeout(Duration::from_secs(10), agent.serve(call))
             .await
             .expect("the call ends");
-        for outcome in [first, second] {
+        assert_eq!(
+            (first.name.as_str(), second.name.as_str()),
+            ("/a", "/b?x=1")
+        );
+        for sent in [first, second] {
+            let outcome = sent.outcome.expect("sent");
             assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
             assert_eq!(&outcome.body[..], b"ok");
             assert!(outcome.elapsed >= Duration::from_millis(20));
         }
         // Parked between calls, the connection still serves the next one.
         agent.park().await;
-        let again = agent.serve(exchange.execute(get(&format!("{base}/c"))));
-        assert_eq!(again.await.status, 200);
+        let again = agent.serve(exchange.execute(guest_get("/c"))).await;
+        assert_eq!(again.outcome.expect("sent").status, 200);
         let ports = server.ports();
         assert_eq!(ports.len(), 3);
         assert!(ports.iter().all(|port| *port == ports[0]), "{ports:?}");
     }
 
     #[tokio::test]
+    async fn a_url_that_cannot_be_resolved_is_not_sent() {
+        let exchange = Exchange::new();
+        let mut agent = HttpAgent::new(exchange.clone(), UrlBase::new(None, Arc::from("Lost")));
+        let sent = agent.serve(exchange.execute(guest_get("/nowhere"))).await;
+        assert_eq!(sent.name, "/nowhere");
+        assert!(
+            sent.outcome
+                .expect_err("no host")
+                .contains("user class Lost")
+        );
+    }
+
+    #[tokio::test]
     async fn a_call_without_requests_ends_untouched() {
         let exchange = Exchange::new();
-        let mut agent = HttpAgent::new(exchange.clone());
+        let mut agent = agent_for("http://127.0.0.1:9/", &exchange);
         let value = agent
             .serve(async {
                 tokio::time::sleep(Duration::from_millis(5)).await;

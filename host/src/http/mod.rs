@@ -7,6 +7,7 @@
 
 mod agent;
 mod connect;
+mod target;
 #[cfg(test)]
 mod test_server;
 
@@ -22,9 +23,10 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use url::Url;
 
-pub use agent::{Exchange, HttpAgent};
+pub use agent::{Exchange, HttpAgent, Sent};
 pub use connect::trust_certificates;
 use connect::{Connection, Live, connect, drive};
+pub use target::{GuestUrl, UrlBase};
 
 /// How many redirects are followed before giving up, as in `requests`.
 const MAX_REDIRECTS: usize = 30;
@@ -78,13 +80,14 @@ impl fmt::Display for Origin {
     }
 }
 
-/// One request as the session performs it.
+/// One request as the session performs it; `U` is its URL: absolute, or as a guest gave it
+/// ([`GuestUrl`]) before the user's agent resolves it.
 #[derive(Debug)]
-pub struct HttpRequest {
+pub struct HttpRequest<U = Url> {
     /// The method.
     pub method: Method,
-    /// Absolute URL.
-    pub url: Url,
+    /// The URL.
+    pub url: U,
     /// Extra headers, overriding the defaults.
     pub headers: Vec<(String, String)>,
     /// The body.
@@ -95,6 +98,46 @@ pub struct HttpRequest {
     pub timeout: Option<Duration>,
     /// Follow 3xx responses.
     pub allow_redirects: bool,
+}
+
+impl<U> HttpRequest<U> {
+    /// The URL, and the rest of the request without it.
+    pub fn split_url(self) -> (U, HttpRequest<()>) {
+        let HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            basic_auth,
+            timeout,
+            allow_redirects,
+        } = self;
+        let rest = HttpRequest {
+            method,
+            url: (),
+            headers,
+            body,
+            basic_auth,
+            timeout,
+            allow_redirects,
+        };
+        (url, rest)
+    }
+}
+
+impl HttpRequest<()> {
+    /// This request, to `url`.
+    pub fn with_url<V>(self, url: V) -> HttpRequest<V> {
+        HttpRequest {
+            method: self.method,
+            url,
+            headers: self.headers,
+            body: self.body,
+            basic_auth: self.basic_auth,
+            timeout: self.timeout,
+            allow_redirects: self.allow_redirects,
+        }
+    }
 }
 
 /// What came of a request.
