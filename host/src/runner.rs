@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::component::UserIdentity;
 use crate::scenario::UserClassPlan;
-use crate::user::{Signals, UserEnvironment, run_user};
+use crate::user::{Signal, UserEnvironment, run_user};
 
 /// Extra time users get for their `on_stop` after the stop timeout.
 const ON_STOP_GRACE: Duration = Duration::from_secs(2);
@@ -102,13 +102,25 @@ struct Shared {
     /// Live users, per class, oldest first.
     users: Mutex<Vec<Vec<UserHandle>>>,
     /// Users told to stop because the user count went down, still finishing.
-    retiring: Mutex<Vec<JoinHandle<()>>>,
+    retiring: Mutex<Vec<UserHandle>>,
 }
 
-/// One user's task and its own stop signal (so that single users can be retired).
+/// One user's task and its own signal (so that single users can be retired, and so that no
+/// channel is shared by all users).
 struct UserHandle {
-    stop: watch::Sender<bool>,
+    signal: watch::Sender<Signal>,
     task: JoinHandle<()>,
+}
+
+/// Raise a user's `signal` to `level` (never lower it).
+fn raise(signal: &watch::Sender<Signal>, level: Signal) {
+    signal.send_if_modified(|current| {
+        let raised = *current < level;
+        if raised {
+            *current = level;
+        }
+        raised
+    });
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -121,8 +133,6 @@ pub struct LocalRunner {
     classes: Vec<Arc<UserClassPlan>>,
     stop_timeout: Duration,
     shared: Arc<Shared>,
-    abandon: watch::Sender<bool>,
-    kill: watch::Sender<bool>,
     spawner: Mutex<Option<JoinHandle<()>>>,
     spawning_done: watch::Sender<bool>,
 }
@@ -141,8 +151,6 @@ struct Spawner {
     environment: Arc<UserEnvironment>,
     classes: Vec<Arc<UserClassPlan>>,
     shared: Arc<Shared>,
-    abandon: watch::Receiver<bool>,
-    kill: watch::Receiver<bool>,
 }
 
 impl Spawner {
@@ -163,12 +171,7 @@ impl Spawner {
         self.shared.user_count.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.spawned)[class_index] += 1;
         let guard = CountGuard(self.shared.clone());
-        let (stop, stop_signal) = watch::channel(false);
-        let signals = Signals {
-            stop: stop_signal,
-            abandon: self.abandon.clone(),
-            kill: self.kill.clone(),
-        };
+        let (signal, signals) = watch::channel(Signal::Run);
         // Boxed, so that the task (which would otherwise hold the future twice over: once as
         // captured, once as awaited) stays small for the user's whole life.
         let user = Box::pin(run_user(self.environment.clone(), class, identity, signals));
@@ -176,7 +179,7 @@ impl Spawner {
             let _guard = guard;
             user.await;
         });
-        lock(&self.shared.users)[class_index].push(UserHandle { stop, task });
+        lock(&self.shared.users)[class_index].push(UserHandle { signal, task });
     }
 }
 
@@ -187,8 +190,6 @@ impl LocalRunner {
         classes: Vec<UserClassPlan>,
         stop_timeout: Duration,
     ) -> Self {
-        let (abandon, _) = watch::channel(false);
-        let (kill, _) = watch::channel(false);
         let (spawning_done, _) = watch::channel(false);
         let class_count = classes.len();
         Self {
@@ -202,8 +203,6 @@ impl LocalRunner {
                 users: Mutex::new((0..class_count).map(|_| Vec::new()).collect()),
                 retiring: Mutex::new(Vec::new()),
             }),
-            abandon,
-            kill,
             spawner: Mutex::new(None),
             spawning_done,
         }
@@ -282,8 +281,6 @@ impl LocalRunner {
             environment: self.environment.clone(),
             classes: self.classes.clone(),
             shared: self.shared.clone(),
-            abandon: self.abandon.subscribe(),
-            kill: self.kill.subscribe(),
         };
         let interval = if spawn_rate > 0.0 && spawn_rate.is_finite() {
             Duration::from_secs_f64(1.0 / spawn_rate)
@@ -325,14 +322,14 @@ impl LocalRunner {
         for (class, want) in wanted.iter().enumerate() {
             while users[class].len() as u64 > *want {
                 if let Some(user) = users[class].pop() {
-                    let _ = user.stop.send(true);
-                    retiring.push(user.task);
+                    raise(&user.signal, Signal::Stop);
+                    retiring.push(user);
                     retired += 1;
                 }
             }
             spawned[class] = spawned[class].min(*want);
         }
-        retiring.retain(|task| !task.is_finished());
+        retiring.retain(|user| !user.task.is_finished());
         if retired > 0 {
             tracing::info!(target: "locust.runners", "Stopping {retired} users");
         }
@@ -351,27 +348,33 @@ impl LocalRunner {
             spawner.abort();
         }
         Self::set_state(&self.shared, RunnerState::Stopping);
-        if self.stop_timeout.is_zero() {
-            let _ = self.abandon.send(true);
-        }
-        let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.shared.retiring));
+        let mut users: Vec<UserHandle> = std::mem::take(&mut *lock(&self.shared.retiring));
         for class in lock(&self.shared.users).iter_mut() {
-            for user in class.drain(..) {
-                let _ = user.stop.send(true);
-                handles.push(user.task);
-            }
+            users.append(class);
         }
-        let mut all = futures_join(handles);
+        // The senders live until every user has ended: a user whose sender is gone would take
+        // it as the strongest signal.
+        let (signals, tasks): (Vec<_>, Vec<_>) = users
+            .into_iter()
+            .map(|user| (user.signal, user.task))
+            .unzip();
+        let raise_all = |level| signals.iter().for_each(|signal| raise(signal, level));
+        raise_all(if self.stop_timeout.is_zero() {
+            Signal::Abandon
+        } else {
+            Signal::Stop
+        });
+        let mut all = futures_join(tasks);
         let deadline = Instant::now() + self.stop_timeout;
         let kill_at = deadline + ON_STOP_GRACE;
         tokio::select! {
             _ = &mut all => {}
             _ = tokio::time::sleep_until(deadline) => {
-                let _ = self.abandon.send(true);
+                raise_all(Signal::Abandon);
                 tokio::select! {
                     _ = &mut all => {}
                     _ = tokio::time::sleep_until(kill_at) => {
-                        let _ = self.kill.send(true);
+                        raise_all(Signal::Kill);
                         all.await;
                     }
                 }

@@ -29,16 +29,23 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// in a wait this long; users that wait less (or not at all) keep them as they are.
 const PARK_CONNECTIONS_AFTER: Duration = Duration::from_millis(500);
 
-/// The stop signals every user watches (see the module docs).
-#[derive(Clone, Debug)]
-pub struct Signals {
+/// How far a user has been told to stop (see the module docs); each level includes the ones
+/// before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Signal {
+    /// Keep going.
+    Run,
     /// Stop after the current task.
-    pub stop: watch::Receiver<bool>,
+    Stop,
     /// Drop the current task.
-    pub abandon: watch::Receiver<bool>,
+    Abandon,
     /// Drop everything.
-    pub kill: watch::Receiver<bool>,
+    Kill,
 }
+
+/// The signal one user watches. Each user has a channel of its own: a channel shared by all
+/// users would have every task of every user register with (and leave) its one waiter list.
+pub type Signals = watch::Receiver<Signal>;
 
 /// What all users of a run share.
 pub struct UserEnvironment {
@@ -52,18 +59,27 @@ pub struct UserEnvironment {
     pub options: crate::component::ComponentOptions,
 }
 
-/// Resolves when `signal` is (or becomes) true, or its sender is gone.
-async fn raised(signal: &mut watch::Receiver<bool>) {
-    let _ = signal.wait_for(|raised| *raised).await;
+/// Resolves when the signal reaches `level`, or its sender is gone.
+async fn raised(signals: &mut Signals, level: Signal) {
+    let _ = signals.wait_for(|signal| *signal >= level).await;
 }
 
-/// Run `call` unless `signal` is raised first.
-async fn unless<T>(signal: &mut watch::Receiver<bool>, call: impl Future<Output = T>) -> Option<T> {
+/// Run `call` unless the signal reaches `level` first.
+async fn unless<T>(
+    signals: &mut Signals,
+    level: Signal,
+    call: impl Future<Output = T>,
+) -> Option<T> {
     tokio::select! {
         biased;
-        _ = raised(signal) => None,
+        _ = raised(signals, level) => None,
         out = call => Some(out),
     }
+}
+
+/// Whether the user has been told to stop (at any level).
+fn stopping(signals: &Signals) -> bool {
+    *signals.borrow() >= Signal::Stop
 }
 
 enum Life {
@@ -97,7 +113,7 @@ pub async fn run_user(
 ) {
     let mut rng = SmallRng::seed_from_u64(identity.seed);
     loop {
-        if *signals.stop.borrow() {
+        if stopping(&signals) {
             return;
         }
         let state = UserState::new(
@@ -112,7 +128,7 @@ pub async fn run_user(
                 return;
             }
         };
-        let life = match unless(&mut signals.kill, instance.create(class.index)).await {
+        let life = match unless(&mut signals, Signal::Kill, instance.create(class.index)).await {
             None => Life::Killed,
             Some(Err(error)) => Life::Crashed(error),
             Some(Ok(())) => {
@@ -135,9 +151,13 @@ pub async fn run_user(
                     },
                 );
                 drop(instance);
-                if unless(&mut signals.stop, tokio::time::sleep(RESTART_DELAY))
-                    .await
-                    .is_none()
+                if unless(
+                    &mut signals,
+                    Signal::Stop,
+                    tokio::time::sleep(RESTART_DELAY),
+                )
+                .await
+                .is_none()
                 {
                     return;
                 }
@@ -166,7 +186,7 @@ async fn live(
     let mut user_pacing = Pacing::default();
     let mut root_position = 0usize;
 
-    match unless(&mut signals.abandon, instance.on_start()).await {
+    match unless(signals, Signal::Abandon, instance.on_start()).await {
         None => return Life::Killed,
         Some(Err(error)) => return Life::Crashed(error),
         Some(Ok(Err(error))) => report(reporter, &class.name, &error),
@@ -177,7 +197,7 @@ async fn live(
     }
 
     loop {
-        if *signals.stop.borrow() {
+        if stopping(signals) {
             break;
         }
         let picked = match stack.last_mut() {
@@ -199,7 +219,7 @@ async fn live(
                 position: 0,
                 pacing: Pacing::default(),
             });
-            match unless(&mut signals.abandon, instance.start_task_set(node)).await {
+            match unless(signals, Signal::Abandon, instance.start_task_set(node)).await {
                 None => return Life::Killed,
                 Some(Err(error)) => return Life::Crashed(error),
                 Some(Ok(Ok(TaskOutcome::Done))) => After::Continue,
@@ -219,7 +239,7 @@ async fn live(
                 }
             }
         } else {
-            match unless(&mut signals.abandon, instance.run_task(node)).await {
+            match unless(signals, Signal::Abandon, instance.run_task(node)).await {
                 None => return Life::Killed,
                 Some(Err(error)) => return Life::Crashed(error),
                 Some(Ok(Ok(TaskOutcome::Done))) => After::Wait,
@@ -229,7 +249,7 @@ async fn live(
                     let reschedule = outcome == TaskOutcome::Interrupt;
                     match stack.pop() {
                         Some(frame) => {
-                            match unless(&mut signals.kill, instance.stop_task_set(frame.node))
+                            match unless(signals, Signal::Kill, instance.stop_task_set(frame.node))
                                 .await
                             {
                                 None => return Life::Killed,
@@ -272,7 +292,7 @@ async fn live(
                 let pause = match decide(policy, pacing, rng, Instant::now()) {
                     WaitDecision::Sleep(pause) => pause,
                     WaitDecision::AskGuest => {
-                        match unless(&mut signals.abandon, instance.wait_time(owner)).await {
+                        match unless(signals, Signal::Abandon, instance.wait_time(owner)).await {
                             None => return Life::Killed,
                             Some(Err(error)) => return Life::Crashed(error),
                             Some(Ok(value)) => seconds(value),
@@ -288,7 +308,7 @@ async fn live(
                 if pause >= PARK_CONNECTIONS_AFTER {
                     instance.park_http().await;
                 }
-                if unless(&mut signals.stop, tokio::time::sleep(pause))
+                if unless(signals, Signal::Stop, tokio::time::sleep(pause))
                     .await
                     .is_none()
                 {
@@ -309,14 +329,14 @@ async fn finish(
     signals: &mut Signals,
 ) -> Life {
     for frame in stack.iter().rev() {
-        match unless(&mut signals.kill, instance.stop_task_set(frame.node)).await {
+        match unless(signals, Signal::Kill, instance.stop_task_set(frame.node)).await {
             None => return Life::Killed,
             Some(Err(error)) => return Life::Crashed(error),
             Some(Ok(Err(error))) => report(reporter, &class.name, &error),
             Some(Ok(Ok(()))) => {}
         }
     }
-    match unless(&mut signals.kill, instance.on_stop()).await {
+    match unless(signals, Signal::Kill, instance.on_stop()).await {
         None => Life::Killed,
         Some(Err(error)) => Life::Crashed(error),
         Some(Ok(Err(error))) => {
