@@ -309,6 +309,12 @@ struct Memory {
     private: u64,
 }
 
+/// KiB per user of the memory `of` picks, from its growth between a run of 1,000 users
+/// (`small`) and one of `users` (`large`).
+fn per_user(small: &Memory, large: &Memory, users: u64, of: fn(&Memory) -> u64) -> f64 {
+    of(large).saturating_sub(of(small)) as f64 / (users - 1_000) as f64
+}
+
 /// Resident and private memory of process `pid`.
 fn memory_kib(pid: u32) -> anyhow::Result<Memory> {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
@@ -786,9 +792,7 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         Some(large) => (MOST_USERS, large),
         None => (10_000, &medium),
     };
-    let slope = |of: fn(&Memory) -> u64| {
-        of(&far.memory).saturating_sub(of(&small.memory)) as f64 / (far_users - 1_000) as f64
-    };
+    let slope = |of: fn(&Memory) -> u64| per_user(&small.memory, &far.memory, far_users, of);
     println!("| figure | locust | {reference_name} | ratio |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -844,10 +848,8 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         if large.is_some() { MOST_USERS } else { 20_000 },
         far.spawn_rate
     );
-    let sleeper_slope = |of: fn(&Memory) -> u64| {
-        of(&sleepers.memory).saturating_sub(of(&few_sleepers.memory)) as f64
-            / (MOST_USERS - 1_000) as f64
-    };
+    let sleeper_slope =
+        |of: fn(&Memory) -> u64| per_user(&few_sleepers.memory, &sleepers.memory, MOST_USERS, of);
     println!(
         "| resident memory at {MOST_USERS} users without connections (MiB; per user, slope from 1,000: KiB) | {:.1}; {:.1} | | |",
         sleepers.memory.resident as f64 / 1024.0,
