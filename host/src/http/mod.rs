@@ -342,7 +342,8 @@ impl HttpSession {
         })
     }
 
-    /// Park every kept-alive connection (see [`Connection::park`]): for a user about to wait.
+    /// Park every kept-alive connection: keep its socket, drop hyper's buffers and request
+    /// channel until the next request on it. For a user about to wait.
     pub fn park(&mut self) {
         let connections = std::mem::take(&mut self.connections);
         self.connections = connections
