@@ -7,7 +7,8 @@
 //! behind each user, more than the rest of an idle user's fiber needs.
 //!
 //! So the import only hands its [`HttpRequest`] to an [`Exchange`] and waits for the outcome;
-//! the [`HttpAgent`], which owns the user's [`HttpSession`], performs it. The agent is polled by
+//! the [`HttpAgent`], which owns the user's [`HttpSession`], resolves its URL (see
+//! [`UrlBase`]) and performs it, and parks the user's connections before a long wait. The agent is polled by
 //! the user's own task on the task's stack, interleaved with the guest call by [`HttpAgent::serve`]:
 //! no other task, no channel, no wake-up between the two. The exchange needs no wakers: the
 //! guest only submits while `serve` polls it, and `serve` polls the agent right after; the agent
