@@ -95,10 +95,20 @@ async fn start_from_the_form(browser: &fantoccini::Client, users: &str, rate: &s
         .expect("rate field");
     field.clear().await.expect("clear");
     field.send_keys(rate).await.expect("type");
+    click(
+        browser,
+        Locator::Css("#start-form button[type=submit]"),
+        "submit",
+    )
+    .await;
+}
+
+/// Click the element `locator` finds; `what` names it when it is missing.
+async fn click(browser: &fantoccini::Client, locator: Locator<'_>, what: &str) {
     browser
-        .find(Locator::Css("#start-form button[type=submit]"))
+        .find(locator)
         .await
-        .expect("submit")
+        .expect(what)
         .click()
         .await
         .expect("click");
@@ -133,13 +143,7 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     .await;
     assert_eq!(target.count("/l/start"), 3);
 
-    browser
-        .find(Locator::Css("[data-tab=charts]"))
-        .await
-        .expect("charts tab")
-        .click()
-        .await
-        .expect("click");
+    click(&browser, Locator::Css("[data-tab=charts]"), "charts tab").await;
     wait_until("the charts have points and ink", || async {
         let drawn = browser
             .execute(
@@ -158,13 +162,7 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     let shot = std::env::temp_dir().join("locust-web-ui.png");
     std::fs::write(&shot, screenshot).expect("save the screenshot");
 
-    browser
-        .find(Locator::Id("stop"))
-        .await
-        .expect("stop button")
-        .click()
-        .await
-        .expect("click");
+    click(&browser, Locator::Id("stop"), "stop button").await;
     wait_until("the state is stopped", || async {
         text_of(&browser, "state").await == "stopped"
     })
@@ -194,13 +192,12 @@ async fn a_master_shows_its_workers_in_the_browser() {
         text_of(&browser, "users").await == "4"
     })
     .await;
-    browser
-        .find(Locator::Css("[data-tab=workers]"))
-        .await
-        .expect("the Workers tab is shown on a master")
-        .click()
-        .await
-        .expect("click");
+    click(
+        &browser,
+        Locator::Css("[data-tab=workers]"),
+        "the Workers tab is shown on a master",
+    )
+    .await;
     wait_until(
         "both workers are listed as running with their users",
         || async {

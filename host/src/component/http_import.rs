@@ -1,5 +1,5 @@
 //! `locust:runtime/http`: validate the guest's request, perform it with the user's
-//! user's [`HttpAgent`](crate::http::HttpAgent), record it, and hand the response back.
+//! [`HttpAgent`](crate::http::HttpAgent), record it, and hand the response back.
 
 use std::time::Duration;
 
@@ -76,7 +76,7 @@ impl Host for UserState {
             (None, None) => Bytes::new(),
         };
         let sent = self
-            .http
+            .exchange
             .execute(HttpRequest {
                 method,
                 url: GuestUrl {

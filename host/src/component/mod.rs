@@ -293,7 +293,7 @@ impl TestComponent {
         let identity = &store.data().identity;
         let base = UrlBase::new(identity.host.as_deref(), identity.class.clone());
         Ok(GuestInstance {
-            agent: HttpAgent::new(store.data().http.clone(), base),
+            agent: HttpAgent::new(store.data().exchange.clone(), base),
             store,
             bindings,
             limits: self.limits,
@@ -333,8 +333,9 @@ pub struct GuestInstance {
     limits: GuestLimits,
 }
 
-/// Run one export with a fresh fuel budget, serving the HTTP requests it makes, turning traps into [`GuestError`]s and settling
-/// the `catch-response` requests the guest left open.
+/// Run one export with a fresh fuel budget while its agent serves the HTTP requests it makes,
+/// turning traps into [`GuestError`]s and settling the `catch-response` requests the guest
+/// left open.
 macro_rules! guest_call {
     ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {{
         let _ = $self.store.set_fuel($self.limits.fuel_per_call);

@@ -48,7 +48,7 @@ pub struct UserState {
     pub(super) limits: StoreLimits,
     pub(super) identity: UserIdentity,
     /// Where the `send` import hands requests to the instance's [`crate::http::HttpAgent`].
-    pub(super) http: Arc<Exchange>,
+    pub(super) exchange: Arc<Exchange>,
     pub(super) reporter: Reporter,
     pub(super) pending: Vec<PendingRequest>,
     pub(super) next_response_id: u64,
@@ -73,7 +73,7 @@ impl UserState {
                 .trap_on_grow_failure(true)
                 .build(),
             identity,
-            http: Exchange::new(),
+            exchange: Exchange::new(),
             reporter,
             pending: Vec::new(),
             next_response_id: 1,
