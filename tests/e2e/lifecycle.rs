@@ -120,6 +120,22 @@ async fn an_endless_loop_is_stopped_and_reported() {
     assert!(run.stdout.contains("endless loop"), "{}", run.stdout);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_hoarding_responses_is_stopped_and_restarted() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Hoarding", "-u", "1", "-r", "1", "-t", "4s"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.section("User errors").expect("a user error report");
+    assert!(
+        report.contains("holds 1000 responses it never dropped"),
+        "{report}"
+    );
+    assert!(
+        target.count("/hoard") > 1000,
+        "the user was restarted in a fresh instance and went on"
+    );
+}
+
 fn gaps(target: &Target, path: &str) -> Vec<f64> {
     let times: Vec<Duration> = target
         .hits()

@@ -27,7 +27,7 @@ impl KvClient {
             }
             let value: serde_json::Value = response.json().map_err(|error| error.to_string())?;
             let name = value["name"].as_str().ok_or("reply without a name")?;
-            Ok((name.to_owned(), response.body.len() as u64))
+            Ok((name.to_owned(), response.body().len() as u64))
         })
     }
 }

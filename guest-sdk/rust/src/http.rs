@@ -1,5 +1,6 @@
 //! `self.client`: HTTP requests performed, timed and recorded by the host.
 
+use std::cell::OnceCell;
 use std::ops::Deref;
 
 use serde::Serialize;
@@ -152,42 +153,44 @@ impl RequestBuilder {
             return Response {
                 id: 0,
                 status: 0,
-                url: self.request.url,
-                headers: Vec::new(),
-                body: Vec::new(),
                 elapsed_ms: 0.0,
                 error: Some(format!("could not encode the JSON body: {error}")),
+                data: None,
+                url: OnceCell::from(self.request.url),
+                headers: OnceCell::from(Vec::new()),
+                body: OnceCell::from(Vec::new()),
             };
         }
         let response = wire::send(&self.request);
         Response {
             id: response.id,
             status: response.status,
-            url: response.url,
-            headers: response.headers,
-            body: response.body,
             elapsed_ms: response.elapsed_ms,
             error: response.error,
+            data: Some(response.data),
+            url: OnceCell::new(),
+            headers: OnceCell::new(),
+            body: OnceCell::new(),
         }
     }
 }
 
-/// A response, fully read.
-#[derive(Debug, Clone)]
+/// A response. Its status, timing and error are here at once; its URL, headers and body stay
+/// in the host until first asked for (then kept), so a task that only checks the status copies
+/// nothing. Drop it when done: a user may hold at most 1,000 responses, and their bodies count
+/// against its memory limit.
 pub struct Response {
     id: u64,
     /// HTTP status, or 0 if no response arrived.
     pub status: u16,
-    /// The URL of the final response, after redirects.
-    pub url: String,
-    /// Headers, names in lower case.
-    pub headers: Vec<(String, String)>,
-    /// The body, decompressed.
-    pub body: Vec<u8>,
     /// Time from sending to the end of the body, milliseconds.
     pub elapsed_ms: f64,
     /// Why the request failed (connection error, timeout, status >= 400), if it did.
     pub error: Option<String>,
+    data: Option<wire::ResponseData>,
+    url: OnceCell<String>,
+    headers: OnceCell<Vec<(String, String)>>,
+    body: OnceCell<Vec<u8>>,
 }
 
 impl Response {
@@ -196,22 +199,63 @@ impl Response {
         self.error.is_none()
     }
 
+    /// The URL of the final response, after redirects.
+    pub fn url(&self) -> &str {
+        self.url.get_or_init(|| {
+            self.data
+                .as_ref()
+                .map(|data| data.url())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Headers, names in lower case, in the order received.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.headers.get_or_init(|| {
+            self.data
+                .as_ref()
+                .map(|data| data.headers())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The body, decompressed.
+    pub fn body(&self) -> &[u8] {
+        self.body.get_or_init(|| {
+            self.data
+                .as_ref()
+                .map(|data| data.body())
+                .unwrap_or_default()
+        })
+    }
+
     /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+        String::from_utf8_lossy(self.body()).into_owned()
     }
 
     /// The body parsed as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.body)
+        serde_json::from_slice(self.body())
     }
 
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        self.headers()
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Response")
+            .field("status", &self.status)
+            .field("elapsed_ms", &self.elapsed_ms)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
     }
 }
 

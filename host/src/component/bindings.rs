@@ -5,8 +5,20 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "user-component",
-    imports: { default: async },
+    imports: {
+        // `send` waits for the network and stops a guest holding too many responses.
+        "locust:runtime/http.send": async | trappable,
+        // Handing over or dropping a held response never waits: plain calls, no future.
+        "locust:runtime/http.[method]response-data.url": trappable,
+        "locust:runtime/http.[method]response-data.headers": trappable,
+        "locust:runtime/http.[method]response-data.body": trappable,
+        "locust:runtime/http.[drop]response-data": trappable,
+        default: async,
+    },
     exports: { default: async },
+    with: {
+        "locust:runtime/http.response-data": super::responses::ResponseData,
+    },
 });
 
 pub use self::locust::runtime::{context, events, http, log, types};

@@ -1,18 +1,27 @@
 //! `locust:runtime/http`: validate the guest's request, perform it with the user's
-//! [`HttpAgent`](crate::http::HttpAgent), record it, and hand the response back.
+//! [`HttpAgent`](crate::http::HttpAgent), record it, and hand the response back: status and
+//! outcome at once, the URL, headers and body on demand (see [`super::responses`]).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Method;
+use hyper::header::HeaderMap;
+use wasmtime::component::Resource;
 
-use super::bindings::http::{Host, Request, Response, Verdict};
+use super::bindings::http::{Host, HostResponseData, Request, Response, Verdict};
+use super::responses::{FinalUrl, HeldResponse, ResponseData};
 use super::state::{PendingRequest, UserState};
 use crate::events::RequestEvent;
 use crate::http::{GuestUrl, HttpRequest};
 
 impl UserState {
-    fn failed_before_sending(&mut self, method: &str, name: &str, error: String) -> Response {
+    fn failed_before_sending(
+        &mut self,
+        method: &str,
+        name: &str,
+        error: String,
+    ) -> wasmtime::Result<Response> {
         self.reporter.request(&RequestEvent {
             request_type: method,
             name,
@@ -20,15 +29,31 @@ impl UserState {
             response_length: 0,
             error: Some(&error),
         });
-        Response {
+        let data = self.hold(HeldResponse {
+            url: FinalUrl::Unsent(name.to_owned()),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        })?;
+        Ok(Response {
             id: 0,
             status: 0,
-            url: name.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
             elapsed_ms: 0.0,
             error: Some(error),
-        }
+            data,
+        })
+    }
+
+    /// Keep `response` for the guest; the guest's handle to it.
+    fn hold(&mut self, response: HeldResponse) -> wasmtime::Result<Resource<ResponseData>> {
+        let handle = self.responses.hold(response)?;
+        Ok(Resource::new_own(handle))
+    }
+
+    /// The response behind the guest's `handle`.
+    fn held(&self, handle: &Resource<ResponseData>) -> wasmtime::Result<&HeldResponse> {
+        self.responses
+            .get(handle.rep())
+            .ok_or_else(|| wasmtime::format_err!("unknown response handle {}", handle.rep()))
     }
 }
 
@@ -44,7 +69,7 @@ fn status_error(status: u16, reason: &str, name: &str) -> Option<String> {
 }
 
 impl Host for UserState {
-    async fn send(&mut self, request: Request) -> Response {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Response> {
         // Checked here; the URL is resolved by the agent (see `http::target`).
         let unsent_name = |request: &Request| request.name.clone().unwrap_or(request.url.clone());
         let Ok(method) = Method::from_bytes(request.method.as_bytes()) else {
@@ -120,15 +145,18 @@ impl Host for UserState {
                 error: error.as_deref(),
             });
         }
-        Response {
+        let data = self.hold(HeldResponse {
+            url: FinalUrl::Resolved(outcome.url),
+            headers: outcome.headers,
+            body: outcome.body,
+        })?;
+        Ok(Response {
             id,
             status: outcome.status,
-            url: outcome.url,
-            headers: outcome.headers,
-            body: outcome.body.to_vec(),
             elapsed_ms: outcome.elapsed.as_secs_f64() * 1000.0,
             error,
-        }
+            data,
+        })
     }
 
     async fn resolve(&mut self, id: u64, verdict: Verdict) {
@@ -142,6 +170,41 @@ impl Host for UserState {
             Verdict::ByStatus => None,
         };
         self.record_pending(pending, verdict_error);
+    }
+}
+
+impl HostResponseData for UserState {
+    fn url(&mut self, handle: Resource<ResponseData>) -> wasmtime::Result<String> {
+        Ok(match &self.held(&handle)?.url {
+            FinalUrl::Resolved(url) => url.as_str().to_owned(),
+            FinalUrl::Unsent(url) => url.clone(),
+        })
+    }
+
+    fn headers(
+        &mut self,
+        handle: Resource<ResponseData>,
+    ) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self
+            .held(&handle)?
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect())
+    }
+
+    fn body(&mut self, handle: Resource<ResponseData>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.held(&handle)?.body.to_vec())
+    }
+
+    fn drop(&mut self, handle: Resource<ResponseData>) -> wasmtime::Result<()> {
+        self.responses.release(handle.rep());
+        Ok(())
     }
 }
 

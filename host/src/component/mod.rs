@@ -16,6 +16,7 @@ mod bindings;
 mod build;
 mod guest_imports;
 mod http_import;
+mod responses;
 mod state;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::responses::HeldResponses;
 use crate::events::{Reporter, RequestEvent};
 use crate::http::Exchange;
 
@@ -52,6 +53,8 @@ pub struct UserState {
     pub(super) reporter: Reporter,
     pub(super) pending: Vec<PendingRequest>,
     pub(super) next_response_id: u64,
+    /// The responses the guest has not dropped yet.
+    pub(super) responses: HeldResponses,
     /// The message of the guest's last panic, to explain the trap that follows it.
     pub(super) last_panic: Option<String>,
 }
@@ -77,6 +80,7 @@ impl UserState {
             reporter,
             pending: Vec::new(),
             next_response_id: 1,
+            responses: HeldResponses::new(memory_bytes),
             last_panic: None,
         }
     }

@@ -148,9 +148,9 @@ pub struct HttpOutcome {
     /// Reason phrase of the status (`Not Found`), empty if none arrived.
     pub reason: &'static str,
     /// URL of the final response.
-    pub url: String,
-    /// Headers of the final response, names in lower case.
-    pub headers: Vec<(String, String)>,
+    pub url: Url,
+    /// Headers of the final response.
+    pub headers: HeaderMap,
     /// Decompressed body of the final response.
     pub body: Bytes,
     /// From sending to the end of the last body.
@@ -183,22 +183,13 @@ impl HttpSession {
         };
         let elapsed = started.elapsed();
         // The URL of the last request made: the final one after redirects.
-        let url = request.url.to_string();
+        let url = request.url;
         match result {
             Ok(response) => HttpOutcome {
                 status: response.status.as_u16(),
                 reason: response.status.canonical_reason().unwrap_or(""),
                 url,
-                headers: response
-                    .headers
-                    .iter()
-                    .map(|(name, value)| {
-                        (
-                            name.as_str().to_owned(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
+                headers: response.headers,
                 body: response.body,
                 elapsed,
                 transport_error: None,
@@ -207,7 +198,7 @@ impl HttpSession {
                 status: 0,
                 reason: "",
                 url,
-                headers: Vec::new(),
+                headers: HeaderMap::new(),
                 body: Bytes::new(),
                 elapsed,
                 transport_error: Some(error),
