@@ -20,6 +20,7 @@ pub mod ratio;
 pub mod runner;
 pub mod scenario;
 pub mod session;
+pub mod signal;
 pub mod stats;
 pub mod timespan;
 pub mod user;

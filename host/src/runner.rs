@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use crate::component::UserIdentity;
 use crate::scenario::UserClassPlan;
-use crate::user::{Signal, UserEnvironment, run_user};
+use crate::signal::{Signal, SignalSender};
+use crate::user::{UserEnvironment, run_user};
 
 /// Extra time users get for their `on_stop` after the stop timeout.
 const ON_STOP_GRACE: Duration = Duration::from_secs(2);
@@ -108,19 +109,8 @@ struct Shared {
 /// One user's task and its own signal (so that single users can be retired, and so that no
 /// channel is shared by all users).
 struct UserHandle {
-    signal: watch::Sender<Signal>,
+    signal: SignalSender,
     task: JoinHandle<()>,
-}
-
-/// Raise a user's `signal` to `level` (never lower it).
-fn raise(signal: &watch::Sender<Signal>, level: Signal) {
-    signal.send_if_modified(|current| {
-        let raised = *current < level;
-        if raised {
-            *current = level;
-        }
-        raised
-    });
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -171,7 +161,7 @@ impl Spawner {
         self.shared.user_count.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.spawned)[class_index] += 1;
         let guard = CountGuard(self.shared.clone());
-        let (signal, signals) = watch::channel(Signal::Run);
+        let (signal, signals) = crate::signal::signal();
         // Boxed, so that the task (which would otherwise hold the future twice over: once as
         // captured, once as awaited) stays small for the user's whole life.
         let user = Box::pin(run_user(self.environment.clone(), class, identity, signals));
@@ -322,7 +312,7 @@ impl LocalRunner {
         for (class, want) in wanted.iter().enumerate() {
             while users[class].len() as u64 > *want {
                 if let Some(user) = users[class].pop() {
-                    raise(&user.signal, Signal::Stop);
+                    user.signal.raise(Signal::Stop);
                     retiring.push(user);
                     retired += 1;
                 }
@@ -358,7 +348,11 @@ impl LocalRunner {
             .into_iter()
             .map(|user| (user.signal, user.task))
             .unzip();
-        let raise_all = |level| signals.iter().for_each(|signal| raise(signal, level));
+        let raise_all = |level| {
+            signals
+                .iter()
+                .for_each(|signal: &SignalSender| signal.raise(level))
+        };
         raise_all(if self.stop_timeout.is_zero() {
             Signal::Abandon
         } else {

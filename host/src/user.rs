@@ -7,19 +7,18 @@
 //! guest, `on_stop` included, is dropped. A guest that traps is reported as a user error and
 //! the user starts over in a fresh instance.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use tokio::sync::watch;
 
 use crate::component::{
     GuestError, GuestInstance, TaskError, TaskOutcome, TestComponent, UserIdentity, UserState,
 };
 use crate::events::{Reporter, UserErrorEvent};
 use crate::scenario::UserClassPlan;
+use crate::signal::{Signal, Signals};
 use crate::wait::{Pacing, WaitDecision, decide, seconds};
 
 /// How long a user waits before starting over after its guest trapped.
@@ -28,24 +27,6 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// lets go of hyper's buffers, ~25 KiB each). Rebuilding them costs a few microseconds, lost
 /// in a wait this long; users that wait less (or not at all) keep them as they are.
 const PARK_CONNECTIONS_AFTER: Duration = Duration::from_millis(500);
-
-/// How far a user has been told to stop (see the module docs); each level includes the ones
-/// before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Signal {
-    /// Keep going.
-    Run,
-    /// Stop after the current task.
-    Stop,
-    /// Drop the current task.
-    Abandon,
-    /// Drop everything.
-    Kill,
-}
-
-/// The signal one user watches. Each user has a channel of its own: a channel shared by all
-/// users would have every task of every user register with (and leave) its one waiter list.
-pub type Signals = watch::Receiver<Signal>;
 
 /// What all users of a run share.
 pub struct UserEnvironment {
@@ -59,27 +40,9 @@ pub struct UserEnvironment {
     pub options: crate::component::ComponentOptions,
 }
 
-/// Resolves when the signal reaches `level`, or its sender is gone.
-async fn raised(signals: &mut Signals, level: Signal) {
-    let _ = signals.wait_for(|signal| *signal >= level).await;
-}
-
-/// Run `call` unless the signal reaches `level` first.
-async fn unless<T>(
-    signals: &mut Signals,
-    level: Signal,
-    call: impl Future<Output = T>,
-) -> Option<T> {
-    tokio::select! {
-        biased;
-        _ = raised(signals, level) => None,
-        out = call => Some(out),
-    }
-}
-
 /// Whether the user has been told to stop (at any level).
 fn stopping(signals: &Signals) -> bool {
-    *signals.borrow() >= Signal::Stop
+    signals.level() >= Signal::Stop
 }
 
 enum Life {
@@ -109,7 +72,7 @@ pub async fn run_user(
     environment: Arc<UserEnvironment>,
     class: Arc<UserClassPlan>,
     identity: UserIdentity,
-    mut signals: Signals,
+    signals: Signals,
 ) {
     let mut rng = SmallRng::seed_from_u64(identity.seed);
     loop {
@@ -121,19 +84,26 @@ pub async fn run_user(
             environment.reporter.clone(),
             environment.component.limits().memory_bytes,
         );
-        let mut instance = match environment.component.instantiate(state).await {
+        // Boxed, in a statement of its own: instantiating takes a large future, needed once;
+        // inline (or as a temporary of the `match` below, which lives as long as the match),
+        // it would stay in this future, held for the user's whole life, as dead weight.
+        let instantiating = Box::pin(environment.component.instantiate(state));
+        let mut instance = match instantiating.await {
             Ok(instance) => instance,
             Err(error) => {
                 tracing::error!(target: "locust.runners", "could not start a {} user: {error}", class.name);
                 return;
             }
         };
-        let life = match unless(&mut signals, Signal::Kill, instance.create(class.index)).await {
+        let life = match signals
+            .unless(Signal::Kill, instance.create(class.index))
+            .await
+        {
             None => Life::Killed,
             Some(Err(error)) => Life::Crashed(error),
             Some(Ok(())) => {
                 let reporter = &environment.reporter;
-                live(&mut instance, &class, reporter, &mut rng, &mut signals).await
+                live(&mut instance, &class, reporter, &mut rng, &signals).await
             }
         };
         match life {
@@ -151,13 +121,10 @@ pub async fn run_user(
                     },
                 );
                 drop(instance);
-                if unless(
-                    &mut signals,
-                    Signal::Stop,
-                    tokio::time::sleep(RESTART_DELAY),
-                )
-                .await
-                .is_none()
+                if signals
+                    .unless(Signal::Stop, tokio::time::sleep(RESTART_DELAY))
+                    .await
+                    .is_none()
                 {
                     return;
                 }
@@ -180,13 +147,13 @@ async fn live(
     class: &UserClassPlan,
     reporter: &Reporter,
     rng: &mut SmallRng,
-    signals: &mut Signals,
+    signals: &Signals,
 ) -> Life {
     let mut stack: Vec<Frame> = Vec::new();
     let mut user_pacing = Pacing::default();
     let mut root_position = 0usize;
 
-    match unless(signals, Signal::Abandon, instance.on_start()).await {
+    match signals.unless(Signal::Abandon, instance.on_start()).await {
         None => return Life::Killed,
         Some(Err(error)) => return Life::Crashed(error),
         Some(Ok(Err(error))) => report(reporter, &class.name, &error),
@@ -219,7 +186,10 @@ async fn live(
                 position: 0,
                 pacing: Pacing::default(),
             });
-            match unless(signals, Signal::Abandon, instance.start_task_set(node)).await {
+            match signals
+                .unless(Signal::Abandon, instance.start_task_set(node))
+                .await
+            {
                 None => return Life::Killed,
                 Some(Err(error)) => return Life::Crashed(error),
                 Some(Ok(Ok(TaskOutcome::Done))) => After::Continue,
@@ -239,7 +209,10 @@ async fn live(
                 }
             }
         } else {
-            match unless(signals, Signal::Abandon, instance.run_task(node)).await {
+            match signals
+                .unless(Signal::Abandon, instance.run_task(node))
+                .await
+            {
                 None => return Life::Killed,
                 Some(Err(error)) => return Life::Crashed(error),
                 Some(Ok(Ok(TaskOutcome::Done))) => After::Wait,
@@ -249,7 +222,8 @@ async fn live(
                     let reschedule = outcome == TaskOutcome::Interrupt;
                     match stack.pop() {
                         Some(frame) => {
-                            match unless(signals, Signal::Kill, instance.stop_task_set(frame.node))
+                            match signals
+                                .unless(Signal::Kill, instance.stop_task_set(frame.node))
                                 .await
                             {
                                 None => return Life::Killed,
@@ -292,7 +266,10 @@ async fn live(
                 let pause = match decide(policy, pacing, rng, Instant::now()) {
                     WaitDecision::Sleep(pause) => pause,
                     WaitDecision::AskGuest => {
-                        match unless(signals, Signal::Abandon, instance.wait_time(owner)).await {
+                        match signals
+                            .unless(Signal::Abandon, instance.wait_time(owner))
+                            .await
+                        {
                             None => return Life::Killed,
                             Some(Err(error)) => return Life::Crashed(error),
                             Some(Ok(value)) => seconds(value),
@@ -308,7 +285,8 @@ async fn live(
                 if pause >= PARK_CONNECTIONS_AFTER {
                     instance.park_http().await;
                 }
-                if unless(signals, Signal::Stop, tokio::time::sleep(pause))
+                if signals
+                    .unless(Signal::Stop, tokio::time::sleep(pause))
                     .await
                     .is_none()
                 {
@@ -326,17 +304,20 @@ async fn finish(
     class: &UserClassPlan,
     reporter: &Reporter,
     stack: &[Frame],
-    signals: &mut Signals,
+    signals: &Signals,
 ) -> Life {
     for frame in stack.iter().rev() {
-        match unless(signals, Signal::Kill, instance.stop_task_set(frame.node)).await {
+        match signals
+            .unless(Signal::Kill, instance.stop_task_set(frame.node))
+            .await
+        {
             None => return Life::Killed,
             Some(Err(error)) => return Life::Crashed(error),
             Some(Ok(Err(error))) => report(reporter, &class.name, &error),
             Some(Ok(Ok(()))) => {}
         }
     }
-    match unless(signals, Signal::Kill, instance.on_stop()).await {
+    match signals.unless(Signal::Kill, instance.on_stop()).await {
         None => Life::Killed,
         Some(Err(error)) => Life::Crashed(error),
         Some(Ok(Err(error))) => {
