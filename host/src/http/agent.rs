@@ -193,23 +193,26 @@ impl HttpAgent {
     }
 
     /// Drive `call` (a call into the guest) to its end, performing the requests it submits.
-    pub async fn serve<F: Future>(&mut self, call: F) -> F::Output {
-        let call = std::pin::pin!(call);
-        Serve { agent: self, call }.await
+    pub fn serve<F: Future>(&mut self, call: F) -> Serve<'_, F> {
+        Serve { agent: self, call }
     }
 }
 
-/// Polls a guest call and its agent in turn (see [`HttpAgent::serve`]).
-struct Serve<'a, F> {
-    agent: &'a mut HttpAgent,
-    call: Pin<&'a mut F>,
+pin_project_lite::pin_project! {
+    /// Polls a guest call and its agent in turn (see [`HttpAgent::serve`]). A struct rather
+    /// than an `async fn`, which would hold the call's future twice (argument and pinned).
+    pub struct Serve<'a, F> {
+        agent: &'a mut HttpAgent,
+        #[pin]
+        call: F,
+    }
 }
 
 impl<F: Future> Future for Serve<'_, F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
+        let mut this = self.project();
         loop {
             // A request in flight: the guest waits for it, so only the agent has work (resuming
             // the guest's fiber just to find the outcome missing would be wasted).
