@@ -21,7 +21,7 @@ use cookie_store::{CookieStore, RawCookie};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
-use url::Url;
+use url::{Position, Url};
 
 pub use agent::{Exchange, HttpAgent, Sent};
 pub use connect::trust_certificates;
@@ -372,19 +372,19 @@ fn build_request(
     cookies: &CookieStore,
 ) -> Result<Request<Full<Bytes>>, String> {
     let url = &request.url;
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
+    // Slices of the URL's serialization: the path and query, and the host with its port (the
+    // `url` crate leaves a scheme's default port out, as the Host header should).
+    let path = &url[Position::BeforePath..Position::AfterQuery];
     let mut builder = Request::builder().method(request.method.clone()).uri(path);
     let headers = builder
         .headers_mut()
         .ok_or_else(|| format!("invalid request to {url}"))?;
-    let host = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
-    insert(headers, header::HOST, &host)?;
+    headers.reserve(8);
+    insert(
+        headers,
+        header::HOST,
+        &url[Position::BeforeHost..Position::AfterPort],
+    )?;
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
     headers.insert(
@@ -463,6 +463,20 @@ pub(crate) mod tests {
 
     use super::test_server::{Behaviour, TestServer};
     use super::*;
+
+    #[test]
+    fn requests_carry_path_query_and_host_with_a_non_default_port() {
+        let cookies = CookieStore::default();
+        let built =
+            build_request(&get("http://example.com:8080/a/b?x=1&y=2"), &cookies).expect("request");
+        assert_eq!(built.uri(), "/a/b?x=1&y=2");
+        assert_eq!(built.headers()[header::HOST], "example.com:8080");
+        let built = build_request(&get("https://example.com:443/"), &cookies).expect("request");
+        assert_eq!(built.uri(), "/");
+        assert_eq!(built.headers()[header::HOST], "example.com");
+        let built = build_request(&get("http://[::1]:81/p"), &cookies).expect("request");
+        assert_eq!(built.headers()[header::HOST], "[::1]:81");
+    }
 
     /// A plain `GET url`.
     pub(crate) fn get(url: &str) -> HttpRequest {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use url::Url;
+use url::{Position, Url};
 
 /// A URL as the guest gave it, with its extra query parameters and the name, if any, the
 /// request's statistics go under.
@@ -44,10 +44,9 @@ impl UrlBase {
     pub fn resolve(&self, guest: GuestUrl) -> (Result<Url, String>, String) {
         match self.join(&guest.url, &guest.query) {
             Ok(url) => {
-                let name = guest.name.unwrap_or_else(|| match url.query() {
-                    Some(query) => format!("{}?{query}", url.path()),
-                    None => url.path().to_owned(),
-                });
+                let name = guest
+                    .name
+                    .unwrap_or_else(|| url[Position::BeforePath..Position::AfterQuery].to_owned());
                 (Ok(url), name)
             }
             Err(error) => (Err(error), guest.name.unwrap_or(guest.url)),
