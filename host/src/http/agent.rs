@@ -166,10 +166,13 @@ impl HttpAgent {
                     // Boxed per request, so that an idle user's agent is small: the exchange's
                     // future (redirects, timeout, hyper's) is ten times the size of the rest.
                     Job::Send(request) => {
-                        let (guest, request) = request.split_url();
+                        let (guest, request) = request.replace_url(());
                         let (url, name) = base.resolve(guest);
                         let outcome = match url {
-                            Ok(url) => Ok(Box::pin(session.execute(request.with_url(url))).await),
+                            Ok(url) => {
+                                let (_, request) = request.replace_url(url);
+                                Ok(Box::pin(session.execute(request)).await)
+                            }
                             Err(error) => Err(error),
                         };
                         Slot::Sent(Sent { name, outcome })
@@ -244,12 +247,12 @@ mod tests {
 
     /// A guest's `GET path`.
     fn guest_get(path: &str) -> HttpRequest<GuestUrl> {
-        let (_, request) = get("http://unused.invalid/").split_url();
-        request.with_url(GuestUrl {
+        let guest = GuestUrl {
             url: path.to_owned(),
             query: Vec::new(),
             name: None,
-        })
+        };
+        get("http://unused.invalid/").replace_url(guest).1
     }
 
     /// An agent serving `exchange` for a user whose host is `base`.

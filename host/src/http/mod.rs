@@ -101,42 +101,27 @@ pub struct HttpRequest<U = Url> {
 }
 
 impl<U> HttpRequest<U> {
-    /// The URL, and the rest of the request without it.
-    pub fn split_url(self) -> (U, HttpRequest<()>) {
+    /// The same request to `url`, and the URL it had.
+    pub fn replace_url<V>(self, url: V) -> (U, HttpRequest<V>) {
         let HttpRequest {
             method,
-            url,
+            url: previous,
             headers,
             body,
             basic_auth,
             timeout,
             allow_redirects,
         } = self;
-        let rest = HttpRequest {
+        let request = HttpRequest {
             method,
-            url: (),
+            url,
             headers,
             body,
             basic_auth,
             timeout,
             allow_redirects,
         };
-        (url, rest)
-    }
-}
-
-impl HttpRequest<()> {
-    /// This request, to `url`.
-    pub fn with_url<V>(self, url: V) -> HttpRequest<V> {
-        HttpRequest {
-            method: self.method,
-            url,
-            headers: self.headers,
-            body: self.body,
-            basic_auth: self.basic_auth,
-            timeout: self.timeout,
-            allow_redirects: self.allow_redirects,
-        }
+        (previous, request)
     }
 }
 
