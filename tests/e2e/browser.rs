@@ -1,49 +1,11 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium` and `chromium-driver`
-//! packages, installed by .ci/run) loads the page, starts a test through the form, sees the
+//! packages, installed by the suite when missing) loads the page, starts a test through the form, sees the
 //! statistics table fill and the charts draw, and stops it.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{ClientBuilder, Locator};
-use serde_json::json;
-
 use crate::harness::{Background, Target};
-
-/// chromedriver on a free port, killed when dropped.
-struct Driver {
-    child: tokio::process::Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver is installed (Debian packages chromium and chromium-driver; .ci/run installs them)");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
+use crate::webdriver::{Browser, Driver};
 
 async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
@@ -59,54 +21,27 @@ where
     panic!("timed out waiting until {what}");
 }
 
-/// A headless Chromium session through `driver`, with its profile in `profile`.
-async fn open_browser(driver: &Driver, profile: &tempfile::TempDir) -> fantoccini::Client {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a browser session")
-}
-
 /// Fill the start form with `users` users at `rate` and submit it.
-async fn start_from_the_form(browser: &fantoccini::Client, users: &str, rate: &str) {
+async fn start_from_the_form(browser: &Browser, users: &str, rate: &str) {
     let count = browser
-        .find(Locator::Css("input[name=user_count]"))
+        .find("input[name=user_count]")
         .await
         .expect("the start form");
     count.clear().await.expect("clear");
     count.send_keys(users).await.expect("type");
     let field = browser
-        .find(Locator::Css("input[name=hatch_rate]"))
+        .find("input[name=hatch_rate]")
         .await
         .expect("rate field");
     field.clear().await.expect("clear");
     field.send_keys(rate).await.expect("type");
-    click(
-        browser,
-        Locator::Css("#start-form button[type=submit]"),
-        "submit",
-    )
-    .await;
+    click(browser, "#start-form button[type=submit]", "submit").await;
 }
 
-/// Click the element `locator` finds; `what` names it when it is missing.
-async fn click(browser: &fantoccini::Client, locator: Locator<'_>, what: &str) {
+/// Click the element the CSS `selector` finds; `what` names it when it is missing.
+async fn click(browser: &Browser, selector: &str, what: &str) {
     browser
-        .find(locator)
+        .find(selector)
         .await
         .expect(what)
         .click()
@@ -115,8 +50,8 @@ async fn click(browser: &fantoccini::Client, locator: Locator<'_>, what: &str) {
 }
 
 /// The text of the element with `id`.
-async fn text_of(browser: &fantoccini::Client, id: &str) -> String {
-    match browser.find(Locator::Id(id)).await {
+async fn text_of(browser: &Browser, id: &str) -> String {
+    match browser.find(&format!("#{id}")).await {
         Ok(element) => element.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
@@ -128,11 +63,11 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     // A user caught mid-task by the stop finishes it (rather than being dropped without its
     // on_stop), so that every user's on_stop runs whatever the timing.
     let ui = Background::fixture_ui(&target, &["--stop-timeout", "5"]).await;
-    let mut driver = Driver::start().await;
+    let driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile dir");
-    let browser = open_browser(&driver, &profile).await;
+    let browser = driver.open(profile.path()).await;
 
-    browser.goto(&ui.url).await.expect("open the UI");
+    browser.goto(&ui.url).await;
     start_from_the_form(&browser, "3", "10").await;
     wait_until("the table shows the task and 3 users", || async {
         let rows = text_of(&browser, "stats-rows").await;
@@ -143,7 +78,7 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
     .await;
     assert_eq!(target.count("/l/start"), 3);
 
-    click(&browser, Locator::Css("[data-tab=charts]"), "charts tab").await;
+    click(&browser, "[data-tab=charts]", "charts tab").await;
     wait_until("the charts have points and ink", || async {
         let drawn = browser
             .execute(
@@ -151,26 +86,24 @@ async fn a_test_is_started_watched_and_stopped_from_the_browser() {
                  const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                  let ink = 0; for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) ink++; }
                  return [Number(c.dataset.points || 0), ink];",
-                vec![],
             )
-            .await
-            .expect("script");
+            .await;
         drawn[0].as_u64().unwrap_or(0) >= 2 && drawn[1].as_u64().unwrap_or(0) > 500
     })
     .await;
-    let screenshot = browser.screenshot().await.expect("screenshot");
+    let screenshot = browser.screenshot().await;
     let shot = std::env::temp_dir().join("locust-web-ui.png");
     std::fs::write(&shot, screenshot).expect("save the screenshot");
 
-    click(&browser, Locator::Id("stop"), "stop button").await;
+    click(&browser, "#stop", "stop button").await;
     wait_until("the state is stopped", || async {
         text_of(&browser, "state").await == "stopped"
     })
     .await;
     assert_eq!(target.count("/l/stop"), 3, "on_stop ran for every user");
 
-    browser.close().await.expect("close the browser");
-    let _ = driver.child.kill().await;
+    browser.close().await;
+    drop(driver);
     ui.stop().await;
 }
 
@@ -183,10 +116,10 @@ async fn a_master_shows_its_workers_in_the_browser() {
     for _ in 0..2 {
         workers.push(crate::distributed::worker(&port, cache.path(), &[]).await);
     }
-    let mut driver = Driver::start().await;
+    let driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile dir");
-    let browser = open_browser(&driver, &profile).await;
-    browser.goto(&master.url).await.expect("open the UI");
+    let browser = driver.open(profile.path()).await;
+    browser.goto(&master.url).await;
     start_from_the_form(&browser, "4", "100").await;
     wait_until("the master counts 4 users", || async {
         text_of(&browser, "users").await == "4"
@@ -194,7 +127,7 @@ async fn a_master_shows_its_workers_in_the_browser() {
     .await;
     click(
         &browser,
-        Locator::Css("[data-tab=workers]"),
+        "[data-tab=workers]",
         "the Workers tab is shown on a master",
     )
     .await;
@@ -210,8 +143,8 @@ async fn a_master_shows_its_workers_in_the_browser() {
     let rows = text_of(&browser, "worker-rows").await;
     assert!(rows.contains('%'), "CPU usage column: {rows}");
 
-    browser.close().await.expect("close the browser");
-    let _ = driver.child.kill().await;
+    browser.close().await;
+    drop(driver);
     assert_eq!(master.stop().await.code, 0);
     for (worker, _) in workers {
         assert_eq!(worker.wait().await.code, 0);

@@ -10,6 +10,7 @@ use locust::dist::protocol::{Frame, Hello, Message, PROTOCOL_VERSION};
 use locust::dist::transport;
 use locust::stats::StatsEntry;
 
+use crate::client::Client;
 use crate::harness::{Background, Run, Target, fixture};
 
 /// A master of the fixture testing `target`, listening for workers on a free port of
@@ -222,7 +223,7 @@ fn live_users(workers: &Workers) -> u64 {
 
 /// Poll the master's web UI until `accept` holds for its workers (for up to 15 seconds).
 async fn poll_workers(
-    client: &reqwest::Client,
+    client: &Client,
     url: &str,
     description: &str,
     accept: impl Fn(&Workers) -> bool,
@@ -264,7 +265,7 @@ async fn a_killed_worker_is_marked_missing_its_users_move_and_a_new_one_joins() 
     for _ in 0..3 {
         workers.push(worker(&port, cache.path(), &[]).await);
     }
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let swarm = client
         .post(format!("{}/swarm", master.url))
         .form(&[("user_count", "6"), ("spawn_rate", "100")])

@@ -8,6 +8,7 @@ use clap::Parser as _;
 use locust::config::Options;
 use locust::events::Events;
 
+use crate::client::Client;
 use crate::harness::{Target, fixture};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +114,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
         .serve()
         .await
         .expect("serve");
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let url = format!("{}/extension", served.url());
     assert_eq!(
         client.get(&url).send().await.expect("get").status(),

@@ -1,8 +1,12 @@
 //! End-to-end tests: the real `locust` binary, real HTTP servers, the real fixture component.
 
+mod client;
 mod harness;
+mod provision;
+mod webdriver;
 
 mod bad_input;
+mod build;
 mod browser;
 mod distributed;
 mod examples;

@@ -5,19 +5,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::client::Client;
 use crate::harness::{Background, Target, fixture};
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+async fn get_json(client: &Client, url: &str) -> Value {
     let response = client.get(url).send().await.expect("request");
     response.json().await.expect("a JSON body")
 }
 
-async fn get_text(client: &reqwest::Client, url: &str) -> String {
+async fn get_text(client: &Client, url: &str) -> String {
     let response = client.get(url).send().await.expect("request");
     response.text().await.expect("a text body")
 }
 
-async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+async fn poll_until(client: &Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
         let report: Value = get_json(client, &format!("{url}/stats/requests")).await;
         if done(&report) {
@@ -32,7 +33,7 @@ async fn poll_until(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -
 async fn the_api_starts_edits_stops_and_resets_a_test() {
     let target = Target::start().await;
     let ui = Background::fixture_ui(&target, &[]).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let url = ui.url.clone();
 
     let page = client.get(&url).send().await.expect("page");
@@ -271,7 +272,7 @@ async fn web_auth_is_required_on_every_route() {
         "admin:s3cret",
     ])
     .await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     for path in [
         "/",
         "/stats/requests",
@@ -328,11 +329,7 @@ async fn the_web_ui_is_served_over_tls() {
     ])
     .await;
     assert!(ui.url.starts_with("https://"), "{}", ui.url);
-    let trusted = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem");
-    let client = reqwest::Client::builder()
-        .add_root_certificate(trusted)
-        .build()
-        .expect("client");
+    let client = Client::trusting(&certified.cert.pem());
     let report: Value = client
         .get(format!("{}/stats/requests", ui.url))
         .send()
@@ -342,7 +339,7 @@ async fn the_web_ui_is_served_over_tls() {
         .await
         .expect("json");
     assert_eq!(report["state"], "ready");
-    let plain = reqwest::Client::new()
+    let plain = Client::new()
         .get(ui.url.replace("https://", "http://"))
         .send()
         .await;
@@ -357,7 +354,7 @@ async fn the_web_ui_is_served_over_tls() {
 async fn step_load_from_the_web_ui() {
     let target = Target::start().await;
     let ui = Background::fixture_ui(&target, &["--step-load"]).await;
-    let client = reqwest::Client::new();
+    let client = Client::new();
     let page = client
         .get(&ui.url)
         .send()
