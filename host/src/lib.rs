@@ -21,6 +21,7 @@ pub mod runner;
 pub mod scenario;
 pub mod session;
 pub mod signal;
+pub mod spawn_rate;
 pub mod stats;
 pub mod timespan;
 pub mod user;

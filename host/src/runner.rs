@@ -272,16 +272,15 @@ impl LocalRunner {
             classes: self.classes.clone(),
             shared: self.shared.clone(),
         };
-        let interval = if spawn_rate > 0.0 && spawn_rate.is_finite() {
-            Duration::from_secs_f64(1.0 / spawn_rate)
-        } else {
-            Duration::ZERO
-        };
         let handle = tokio::spawn(async move {
             let started = Instant::now();
             for (position, class_index) in order.into_iter().enumerate() {
                 // Absolute schedule: no drift however long spawning takes.
-                tokio::time::sleep_until(started + offset + interval * position as u32).await;
+                match crate::spawn_rate::start_time(started, offset, spawn_rate, position) {
+                    Some(due) => tokio::time::sleep_until(due).await,
+                    // Not within any representable time: the rest never start.
+                    None => std::future::pending().await,
+                }
                 spawner.spawn_user(class_index);
             }
             Self::set_state(&spawner.shared, RunnerState::Running);

@@ -2,9 +2,23 @@
 
 use std::time::Duration;
 
+/// The longest time span accepted: ten years (87600h). Longer ones are mistakes, and a deadline
+/// that far out could overflow the clock.
+pub const MAX_TIMESPAN: Duration = Duration::from_secs(87_600 * 3600);
+
 /// Parse a time span; the error says which forms are accepted.
 pub fn parse_timespan(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+    let span = parse_unbounded(text.trim())?;
+    if span > MAX_TIMESPAN {
+        return Err(format!(
+            "time span `{}` is longer than ten years (87600h), the most accepted",
+            text.trim()
+        ));
+    }
+    Ok(span)
+}
+
+fn parse_unbounded(text: &str) -> Result<Duration, String> {
     let invalid = || {
         format!("invalid time span `{text}`: use e.g. 300s, 20m, 3h, 1h30m or a number of seconds")
     };
@@ -60,6 +74,7 @@ mod tests {
             ("2m5s", 125),
             ("45", 45),
             ("0", 0),
+            ("87600h", 87_600 * 3600),
         ] {
             assert_eq!(
                 parse_timespan(text),
@@ -71,7 +86,23 @@ mod tests {
 
     #[test]
     fn refuses_the_rest() {
-        for text in ["", "abc", "10x", "5m1h", "1h1h", "h", "10s5", "-5", "1.5s"] {
+        for text in [
+            "",
+            "abc",
+            "10x",
+            "5m1h",
+            "1h1h",
+            "h",
+            "10s5",
+            "-5",
+            "1.5s",
+            "1e300",
+            "NaN",
+            "inf",
+            "87601h",
+            "18446744073709551615",
+            "99999999999999999999h",
+        ] {
             assert!(parse_timespan(text).is_err(), "{text}");
         }
     }

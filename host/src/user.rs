@@ -19,7 +19,7 @@ use crate::component::{
 use crate::events::{Reporter, UserErrorEvent};
 use crate::scenario::UserClassPlan;
 use crate::signal::{Signal, Signals};
-use crate::wait::{Pacing, WaitDecision, decide, seconds};
+use crate::wait::{Pacing, WaitDecision, decide, guest_wait};
 
 /// How long a user waits before starting over after its guest trapped.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
@@ -27,6 +27,8 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// lets go of hyper's buffers, ~25 KiB each). Rebuilding them costs a few microseconds, lost
 /// in a wait this long; users that wait less (or not at all) keep them as they are.
 const PARK_CONNECTIONS_AFTER: Duration = Duration::from_millis(500);
+/// How long a user pauses after its `wait_time` returned something that is no wait.
+const INVALID_WAIT_PAUSE: Duration = Duration::from_secs(1);
 
 /// What all users of a run share.
 pub struct UserEnvironment {
@@ -272,7 +274,19 @@ async fn live(
                         {
                             None => return Life::Killed,
                             Some(Err(error)) => return Life::Crashed(error),
-                            Some(Ok(value)) => seconds(value),
+                            Some(Ok(value)) => match guest_wait(value) {
+                                Ok(pause) => pause,
+                                Err(error) => {
+                                    // Reported, then a second's pause: a broken wait_time must
+                                    // not turn a paced test into a flood.
+                                    reporter.user_error(&UserErrorEvent {
+                                        class: &class.name,
+                                        message: &error,
+                                        traceback: "",
+                                    });
+                                    INVALID_WAIT_PAUSE
+                                }
+                            },
                         }
                     }
                 };

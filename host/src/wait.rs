@@ -18,19 +18,36 @@ pub enum Wait {
     Custom,
 }
 
+/// The longest wait a guest may ask for: one day.
+pub const MAX_WAIT_SECONDS: f64 = 86_400.0;
+
+fn usable(seconds: f64) -> bool {
+    seconds.is_finite() && (0.0..=MAX_WAIT_SECONDS).contains(&seconds)
+}
+
 impl Wait {
-    /// Check the numbers a guest gave: finite, not negative, `min <= max`.
+    /// Check the numbers a guest gave: finite, from 0 to a day, `min <= max`.
     pub fn validate(self) -> Result<Self, String> {
-        let ok = |seconds: f64| seconds.is_finite() && seconds >= 0.0;
         match self {
-            Wait::Constant(s) | Wait::ConstantPacing(s) if !ok(s) => Err(format!(
-                "wait time {s} is not a non-negative number of seconds"
+            Wait::Constant(s) | Wait::ConstantPacing(s) if !usable(s) => Err(format!(
+                "wait time {s} is not a number of seconds from 0 to {MAX_WAIT_SECONDS} (a day)"
             )),
-            Wait::Between(min, max) if !ok(min) || !ok(max) || min > max => {
-                Err(format!("between({min}, {max}) needs 0 <= min <= max"))
-            }
+            Wait::Between(min, max) if !usable(min) || !usable(max) || min > max => Err(format!(
+                "between({min}, {max}) needs 0 <= min <= max <= {MAX_WAIT_SECONDS} (a day)"
+            )),
             valid => Ok(valid),
         }
+    }
+}
+
+/// The wait a guest's `wait_time` returned, or why it is not one.
+pub fn guest_wait(value: f64) -> Result<Duration, String> {
+    if usable(value) {
+        Ok(seconds(value))
+    } else {
+        Err(format!(
+            "wait_time returned {value}, not a number of seconds from 0 to {MAX_WAIT_SECONDS} (a day)"
+        ))
     }
 }
 
@@ -89,6 +106,32 @@ mod tests {
     use rand::rngs::SmallRng;
 
     use super::*;
+
+    #[test]
+    fn guest_numbers_that_are_no_wait_are_refused() {
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            -1e-300,
+            1e300,
+            86_401.0,
+        ] {
+            assert!(guest_wait(bad).is_err(), "{bad}");
+            assert!(Wait::Constant(bad).validate().is_err(), "{bad}");
+            assert!(Wait::ConstantPacing(bad).validate().is_err(), "{bad}");
+            assert!(Wait::Between(0.0, bad).validate().is_err(), "{bad}");
+            assert!(Wait::Between(bad, 1.0).validate().is_err(), "{bad}");
+        }
+        assert_eq!(guest_wait(1e-300), Ok(Duration::ZERO));
+        assert_eq!(guest_wait(0.25), Ok(Duration::from_millis(250)));
+        assert!(Wait::Between(2.0, 1.0).validate().is_err());
+        assert_eq!(
+            Wait::Between(0.0, 1e-300).validate(),
+            Ok(Wait::Between(0.0, 1e-300))
+        );
+    }
 
     #[test]
     fn between_stays_in_bounds() {

@@ -78,3 +78,24 @@ async fn invalid_option_values() {
     let run = locust(&["--headless", "--host", "example.com"]).await;
     assert_one_error_line(&run, "--host must be a URL");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spawn_rates_and_time_spans_that_are_no_usable_numbers() {
+    for (option, says) in [
+        ("--hatch-rate=1e-300", "at least 0.001"),
+        ("--hatch-rate=1e-20", "at least 0.001"),
+        ("--hatch-rate=NaN", "at least 0.001"),
+        ("--hatch-rate=inf", "at least 0.001"),
+        ("--hatch-rate=-3", "at least 0.001"),
+        ("--run-time=99999999999h", "longer than ten years"),
+        ("--run-time=1e300", "invalid time span"),
+        (
+            "--stop-timeout=18446744073709551615",
+            "longer than ten years",
+        ),
+        ("--step-time=-1s", "invalid time span"),
+    ] {
+        let run = locust(&["--headless", option]).await;
+        assert_one_error_line(&run, says);
+    }
+}

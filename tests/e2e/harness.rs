@@ -108,6 +108,19 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
             .header(header::CONTENT_ENCODING, "gzip")
             .body(Body::from(body))
             .expect("response");
+    } else if path == "/endless" {
+        // A body that never ends, as fast as the client reads it.
+        let chunk = bytes::Bytes::from(vec![b'x'; 256 << 10]);
+        let chunks =
+            std::iter::repeat_with(move || Ok::<_, std::convert::Infallible>(chunk.clone()));
+        return response
+            .body(Body::from_stream(tokio_stream::iter(chunks)))
+            .expect("response");
+    } else if path == "/bomb" {
+        return response
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(Body::from(gzip_bomb()))
+            .expect("response");
     } else if path == "/auth" {
         // "alice:secret" in base64.
         let expected = "Basic YWxpY2U6c2VjcmV0";
@@ -122,11 +135,26 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
     response.body(Body::from("ok")).expect("response")
 }
 
+/// A gzip body of about 2 MB that decompresses to 2 GiB of zeros: one 16 MiB gzip member,
+/// repeated (gzip allows concatenated members). Built once.
+fn gzip_bomb() -> bytes::Bytes {
+    static BOMB: OnceLock<bytes::Bytes> = OnceLock::new();
+    BOMB.get_or_init(|| {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 16 << 20]).expect("gzip");
+        let member = encoder.finish().expect("gzip");
+        bytes::Bytes::from(member.repeat(128))
+    })
+    .clone()
+}
+
 impl Target {
     /// Start a target that answers everything with 200 `ok`, except `/status/N` (status N),
     /// `/slow` (after 2 s), `/c/login` (sets a new `session` cookie each time), `/redirect`
-    /// (302 to `/r/landed`), `/gzip` (a gzip-encoded body), `/auth` (401 unless alice:secret)
-    /// and `/echo` (answers with the content type and body it got).
+    /// (302 to `/r/landed`), `/gzip` (a gzip-encoded body), `/auth` (401 unless alice:secret),
+    /// `/echo` (answers with the content type and body it got), and two hostile ones:
+    /// `/endless` (a body that never ends) and `/bomb` (gzip of 2 GiB of zeros).
     pub async fn start() -> Self {
         let state = TargetState {
             started: Instant::now(),
@@ -279,6 +307,51 @@ pub async fn run_fixture(target: &Target, args: &[&str]) -> Run {
     let mut all = vec!["-f", &fixture, "--headless", "--host", &target.url];
     all.extend_from_slice(args);
     locust(&all).await
+}
+
+/// [`run_fixture`], sampling the process's peak resident memory as it runs; returns the run
+/// and that peak in MiB (the kernel's high-water mark, `VmHWM`, read every 50 ms).
+pub async fn run_fixture_peak_rss(target: &Target, args: &[&str]) -> (Run, u64) {
+    let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+    let mut all = vec!["-f", &fixture, "--headless", "--host", &target.url];
+    all.extend_from_slice(args);
+    let mut child = command(&root(), &all, &[]).spawn().expect("start locust");
+    let pid = child.id().expect("a running process");
+    let stdout = read_all(child.stdout.take().expect("stdout"));
+    let stderr = read_all(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut peak_kib = 0;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.expect("wait for locust"),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                peak_kib = peak_kib.max(status_kib(pid, "VmHWM:"));
+                assert!(Instant::now() < deadline, "locust exits by itself within two minutes");
+            }
+        }
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.await.expect("stdout"),
+        stderr: stderr.await.expect("stderr"),
+    };
+    (run, peak_kib / 1024)
+}
+
+/// A `kB` field of `/proc/PID/status` (0 once the process is gone).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with(field))?;
+            line[field.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// A `locust` process left running (a web UI, a master or a worker).

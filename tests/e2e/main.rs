@@ -10,6 +10,7 @@ mod build;
 mod browser;
 mod distributed;
 mod examples;
+mod hostile;
 mod http_behaviour;
 mod library;
 mod lifecycle;

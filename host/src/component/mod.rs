@@ -52,6 +52,9 @@ pub struct GuestLimits {
     pub memory_bytes: usize,
     /// Instructions one call into a guest may execute before it is stopped.
     pub fuel_per_call: u64,
+    /// Largest response body a user's request reads, bytes, after decompression
+    /// (`--max-response-size`; by default the same as `memory_bytes`).
+    pub max_response_bytes: usize,
 }
 
 impl Default for GuestLimits {
@@ -60,6 +63,7 @@ impl Default for GuestLimits {
             max_instances: 1000,
             memory_bytes: 64 << 20,
             fuel_per_call: 10_000_000_000,
+            max_response_bytes: crate::http::DEFAULT_MAX_BODY,
         }
     }
 }
@@ -294,7 +298,11 @@ impl TestComponent {
         let identity = &store.data().identity;
         let base = UrlBase::new(identity.host.as_deref(), identity.class.clone());
         Ok(GuestInstance {
-            agent: HttpAgent::new(store.data().exchange.clone(), base),
+            agent: HttpAgent::new(
+                store.data().exchange.clone(),
+                base,
+                self.limits.max_response_bytes,
+            ),
             store,
             bindings,
             limits: self.limits,

@@ -23,15 +23,6 @@ fn timespan(text: &str) -> Result<Duration, String> {
     parse_timespan(text)
 }
 
-fn positive_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
-        _ => Err(format!(
-            "must be a positive number of users per second (got \"{text}\")"
-        )),
-    }
-}
-
 /// Locust's model and interface with users written as WebAssembly components.
 #[derive(Debug, Parser, serde::Serialize)]
 #[command(
@@ -77,7 +68,7 @@ pub struct Options {
 
     /// Users started per second.
     #[arg(short = 'r', long = "hatch-rate", visible_alias = "spawn-rate", env = "LOCUST_HATCH_RATE",
-          default_value = "1", value_parser = positive_rate, help_heading = "Common options")]
+          default_value = "1", value_parser = crate::spawn_rate::parse, help_heading = "Common options")]
     pub hatch_rate: f64,
 
     /// Stop after this long, e.g. 300s, 20m, 3h, 1h30m (headless only).
@@ -342,6 +333,11 @@ pub struct Options {
           value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "WebAssembly options")]
     pub user_memory: u32,
 
+    /// Largest response body a request may read, in MiB, after decompression (default: --user-memory).
+    #[arg(long = "max-response-size", env = "LOCUST_MAX_RESPONSE_SIZE",
+          value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "WebAssembly options")]
+    pub max_response_size: Option<u32>,
+
     /// WebAssembly instructions one call into a guest may execute before it is stopped as runaway.
     #[arg(long = "guest-fuel", env = "LOCUST_GUEST_FUEL", default_value_t = 10_000_000_000,
           value_parser = clap::value_parser!(u64).range(1..), help_heading = "WebAssembly options")]
@@ -539,6 +535,8 @@ impl Options {
             max_instances,
             memory_bytes: self.user_memory as usize * (1 << 20),
             fuel_per_call: self.guest_fuel,
+            max_response_bytes: self.max_response_size.unwrap_or(self.user_memory) as usize
+                * (1 << 20),
         };
         let role = self.role(limits)?;
         Ok(RunPlan {

@@ -650,6 +650,7 @@ impl Master {
             max_users: self.capacity(),
             memory_bytes: self.limits.memory_bytes as u64,
             fuel_per_call: self.limits.fuel_per_call,
+            max_response_bytes: Some(self.limits.max_response_bytes as u64),
             host: self.setup.host.clone(),
             options: self.option_list(),
         });

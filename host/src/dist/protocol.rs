@@ -117,6 +117,10 @@ pub struct Welcome {
     pub memory_bytes: u64,
     /// Instruction budget per guest call (`--guest-fuel`).
     pub fuel_per_call: u64,
+    /// Largest response body a request reads, bytes (`--max-response-size`); absent from
+    /// older masters, whose workers then use `memory_bytes`.
+    #[serde(default)]
+    pub max_response_bytes: Option<u64>,
     /// The master's `--host`: where the worker's hooks send requests (users get the host of
     /// each spawn).
     pub host: Option<String>,
@@ -385,6 +389,7 @@ mod tests {
                 max_users: 100,
                 memory_bytes: 1 << 26,
                 fuel_per_call: 1_000_000,
+                max_response_bytes: Some(1 << 20),
                 host: Some("http://127.0.0.1:8080".into()),
                 options: vec![("greeting".into(), "hi".into())],
             }),

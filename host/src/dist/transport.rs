@@ -235,6 +235,7 @@ mod tests {
                                 max_users: 1,
                                 memory_bytes: 1 << 20,
                                 fuel_per_call: 1,
+                                max_response_bytes: None,
                                 host: None,
                                 options: Vec::new(),
                             });

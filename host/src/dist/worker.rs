@@ -340,6 +340,7 @@ impl Worker {
             welcome.memory_bytes,
             welcome.fuel_per_call,
         );
+        let max_response_bytes = welcome.max_response_bytes.unwrap_or(memory_bytes);
         let bytes: Arc<[u8]> = match component {
             Some(bytes) => {
                 if hash_of(&bytes) != hash {
@@ -372,6 +373,7 @@ impl Worker {
                 .unwrap_or(u32::MAX),
             memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
             fuel_per_call,
+            max_response_bytes: usize::try_from(max_response_bytes).unwrap_or(usize::MAX),
         };
         let name = PathBuf::from(format!("component {}", &hash[..hash.len().min(12)]));
         let compile = {

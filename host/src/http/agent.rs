@@ -151,11 +151,11 @@ pub struct HttpAgent {
 
 impl HttpAgent {
     /// An agent serving `exchange` with a fresh session, for a user whose relative URLs go to
-    /// `base`.
-    pub fn new(exchange: Arc<Exchange>, base: UrlBase) -> Self {
+    /// `base`, reading response bodies of at most `max_body` bytes.
+    pub fn new(exchange: Arc<Exchange>, base: UrlBase, max_body: usize) -> Self {
         let shared = exchange.clone();
         let work = Box::pin(async move {
-            let mut session = HttpSession::new();
+            let mut session = HttpSession::new(max_body);
             loop {
                 let job = std::future::poll_fn(|_| match shared.take_submitted() {
                     Some(job) => Poll::Ready(job),
@@ -260,6 +260,7 @@ mod tests {
         HttpAgent::new(
             exchange.clone(),
             UrlBase::new(Some(base), Arc::from("Tester")),
+            crate::http::DEFAULT_MAX_BODY,
         )
     }
 
@@ -303,7 +304,11 @@ mod tests {
     #[tokio::test]
     async fn a_url_that_cannot_be_resolved_is_not_sent() {
         let exchange = Exchange::new();
-        let mut agent = HttpAgent::new(exchange.clone(), UrlBase::new(None, Arc::from("Lost")));
+        let mut agent = HttpAgent::new(
+            exchange.clone(),
+            UrlBase::new(None, Arc::from("Lost")),
+            crate::http::DEFAULT_MAX_BODY,
+        );
         let sent = agent.serve(exchange.execute(guest_get("/nowhere"))).await;
         assert_eq!(sent.name, "/nowhere");
         assert!(

@@ -144,17 +144,32 @@ pub struct HttpOutcome {
     pub transport_error: Option<String>,
 }
 
+/// The largest response body a session reads unless told otherwise: 64 MiB, the default
+/// `--user-memory`.
+pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
 /// A simulated user's HTTP state: its connections and cookies.
-#[derive(Default)]
 pub struct HttpSession {
     connections: Vec<(Origin, Connection)>,
     cookies: CookieStore,
+    max_body: usize,
+}
+
+impl Default for HttpSession {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_BODY)
+    }
 }
 
 impl HttpSession {
-    /// A session with no connections and an empty cookie jar.
-    pub fn new() -> Self {
-        Self::default()
+    /// A session with no connections and an empty cookie jar, which reads response bodies of
+    /// at most `max_body` bytes (after decompression; `--max-response-size`).
+    pub fn new(max_body: usize) -> Self {
+        Self {
+            connections: Vec::new(),
+            cookies: CookieStore::default(),
+            max_body,
+        }
     }
 
     /// Perform `request`, following redirects if asked, within its timeout.
@@ -242,10 +257,11 @@ impl HttpSession {
             // Boxed: connecting is rare, and its future is large.
             None => Box::pin(connect(&origin)).await?,
         };
-        let result = match Self::send_on(&mut connection, request, &self.cookies).await {
+        let limit = self.max_body;
+        let result = match Self::send_on(&mut connection, request, &self.cookies, limit).await {
             Err(SendError::Stale) if !fresh => {
                 connection = Box::pin(connect(&origin)).await?;
-                Self::send_on(&mut connection, request, &self.cookies).await
+                Self::send_on(&mut connection, request, &self.cookies, limit).await
             }
             other => other,
         };
@@ -276,10 +292,13 @@ impl HttpSession {
         None
     }
 
+    /// One exchange on `connection`, reading at most `limit` bytes of body. A body past the
+    /// limit fails the request; the connection, stopped mid-body, is then dropped by the caller.
     async fn send_on(
         connection: &mut Live,
         request: &HttpRequest,
         cookies: &CookieStore,
+        limit: usize,
     ) -> Result<Received, SendError> {
         let Live { sender, io: driver } = connection;
         drive(driver, sender.ready())
@@ -300,16 +319,35 @@ impl HttpSession {
             .get(header::CONNECTION)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
         let (parts, body) = response.into_parts();
-        let body = drive(driver, body.collect())
+        let too_large = |what: &str| {
+            SendError::Other(format!(
+                "the response body from {} {what} the {} limit (--max-response-size); raise \
+                 the limit, or request less",
+                request.url,
+                size_in_words(limit),
+            ))
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large("is declared larger than"));
+        }
+        let body = drive(driver, read_body(body, limit))
             .await
-            .map_err(|error| {
-                SendError::Other(format!(
-                    "reading the body from {} failed: {error}",
-                    request.url
-                ))
-            })?
-            .to_bytes();
-        let body = decode(&parts.headers, body).map_err(SendError::Other)?;
+            .map_err(|error| match error {
+                BodyError::TooLarge => too_large("is larger than"),
+                BodyError::Read(error) => SendError::Other(format!(
+                    "reading the body from {} failed: {}",
+                    request.url,
+                    with_causes(&error)
+                )),
+            })?;
+        let body = decode(&parts.headers, body, limit).map_err(|error| match error {
+            DecodeError::TooLarge => too_large("decompresses to more than"),
+            DecodeError::Invalid(message) => SendError::Other(message),
+        })?;
         Ok(Received {
             status,
             headers: parts.headers,
@@ -414,32 +452,110 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) -> Result<(), 
     Ok(())
 }
 
-/// Undo `content-encoding: gzip` or `deflate`; other encodings are passed through.
-fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+}
+
+/// Read a whole body, failing as soon as it passes `limit` bytes (nothing more is buffered).
+async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(BodyError::TooLarge);
+        }
+        // Most bodies arrive in one frame: keep it as it is; join only when there are more.
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(head) => {
+                joined.reserve(head.len() + data.len());
+                joined.extend_from_slice(&head);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
+}
+
+/// An error with the chain of its causes: `connection error: connection reset by peer`
+/// rather than only the outermost `connection error`.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+/// `limit` bytes in words: `64 MiB`, `1.5 KiB`, `100 bytes`.
+fn size_in_words(limit: usize) -> String {
+    const MIB: usize = 1 << 20;
+    const KIB: usize = 1 << 10;
+    if limit >= MIB && limit.is_multiple_of(MIB) {
+        format!("{} MiB", limit / MIB)
+    } else if limit >= KIB && limit.is_multiple_of(KIB) {
+        format!("{} KiB", limit / KIB)
+    } else {
+        format!("{limit}-byte")
+    }
+}
+
+enum DecodeError {
+    TooLarge,
+    Invalid(String),
+}
+
+/// Undo `content-encoding: gzip` or `deflate`, producing at most `limit` bytes; other
+/// encodings are passed through.
+fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, DecodeError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
         .map(|value| value.trim().to_ascii_lowercase());
+    // One byte past the limit tells a body that fits from one that does not.
+    let cap = limit as u64 + 1;
     let mut out = Vec::new();
     let result = match encoding.as_deref() {
-        Some("gzip") | Some("x-gzip") => {
-            flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out)
-        }
+        Some("gzip") | Some("x-gzip") => flate2::read::MultiGzDecoder::new(&body[..])
+            .take(cap)
+            .read_to_end(&mut out),
         Some("deflate") => {
             // Servers send zlib-wrapped deflate, some send it raw.
-            let zlib = flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out);
+            let zlib = flate2::read::ZlibDecoder::new(&body[..])
+                .take(cap)
+                .read_to_end(&mut out);
             if zlib.is_err() {
                 out.clear();
-                flate2::read::DeflateDecoder::new(&body[..]).read_to_end(&mut out)
+                flate2::read::DeflateDecoder::new(&body[..])
+                    .take(cap)
+                    .read_to_end(&mut out)
             } else {
                 zlib
             }
         }
         _ => return Ok(body),
     };
-    result
-        .map(|_| Bytes::from(out))
-        .map_err(|error| format!("could not decompress the response body: {error}"))
+    match result {
+        Ok(_) if out.len() > limit => Err(DecodeError::TooLarge),
+        Ok(_) => Ok(Bytes::from(out)),
+        Err(error) => Err(DecodeError::Invalid(format!(
+            "could not decompress the response body: {error}"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -479,7 +595,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_parked_connection_carries_the_next_request() {
         let server = TestServer::start(Behaviour::default()).await;
-        let mut session = HttpSession::new();
+        let mut session = HttpSession::default();
         for _ in 0..3 {
             let outcome = session.execute(get(&server.url)).await;
             assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
@@ -501,7 +617,7 @@ pub(crate) mod tests {
             ..Behaviour::default()
         })
         .await;
-        let mut session = HttpSession::new();
+        let mut session = HttpSession::default();
         for _ in 0..3 {
             let outcome = session.execute(get(&server.url)).await;
             assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
@@ -536,7 +652,13 @@ pub(crate) mod tests {
         let compressed = encoder.finish().expect("finish");
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        let body = decode(&headers, Bytes::from(compressed)).expect("decode");
+        let body = decode(&headers, Bytes::from(compressed.clone()), 64)
+            .unwrap_or_else(|_| panic!("decodes"));
         assert_eq!(&body[..], b"hello world");
+        let refused = decode(&headers, Bytes::from(compressed), 10);
+        assert!(
+            matches!(refused, Err(DecodeError::TooLarge)),
+            "past the limit"
+        );
     }
 }

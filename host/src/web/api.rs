@@ -49,10 +49,15 @@ pub async fn swarm(
         Ok(users) => users,
         Err(message) => return refuse(message),
     };
-    let rate: f64 = match positive(&form, &["hatch_rate", "spawn_rate"]) {
-        Ok(rate) if f64::is_finite(rate) => rate,
-        Ok(_) => return refuse("hatch_rate must be finite"),
-        Err(message) => return refuse(message),
+    let rate = match ["hatch_rate", "spawn_rate"]
+        .iter()
+        .find_map(|name| form.get(*name))
+    {
+        None => return refuse("hatch_rate is required"),
+        Some(text) => match crate::spawn_rate::parse(text) {
+            Ok(rate) => rate,
+            Err(message) => return refuse(format!("hatch_rate {message}")),
+        },
     };
     let host = form
         .get("host")
