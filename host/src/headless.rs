@@ -223,6 +223,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     if master.is_none() {
         crate::limits::raise_open_files_limit(plan.users);
     }
+    tracing::info!(target: "locust.main", "Starting Locust {}", env!("CARGO_PKG_VERSION"));
     let session = TestSession::prepare(
         SessionParts {
             component,
@@ -231,6 +232,8 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             options,
             host: plan.host.clone(),
             stop_timeout: plan.stop_timeout,
+            hook_timeout: plan.hook_timeout,
+            max_request_names: plan.max_request_names,
             reset_stats: plan.reset_stats,
             tags: (plan.tags.clone(), plan.exclude_tags.clone()),
             master: master.clone(),
@@ -264,22 +267,32 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
                 }
             }
         }
-        session
-            .start(plan.users, plan.spawn_rate, None, plan.step_load)
-            .await
-            .map_err(|error| anyhow!(error))?;
-        if let Some(limit) = plan.run_time {
-            tracing::info!(target: "locust.main", "Run time limit set to {} seconds", limit.as_secs());
-        }
-        let time_limit = async {
-            match plan.run_time {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
+        // Starting runs the test_start hook, which a signal may cut short.
+        let start = session.start(plan.users, plan.spawn_rate, None, plan.step_load);
+        let started = tokio::select! {
+            started = start => {
+                started.map_err(|error| anyhow!(error))?;
+                true
+            }
+            signal = shutdown_signal() => {
+                tracing::info!(target: "locust.main", "Got {signal}, stopping Locust.");
+                false
             }
         };
-        tokio::select! {
-            _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
-            signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
+        if started {
+            if let Some(limit) = plan.run_time {
+                tracing::info!(target: "locust.main", "Run time limit set to {} seconds", limit.as_secs());
+            }
+            let time_limit = async {
+                match plan.run_time {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
+                signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
+            }
         }
     } else {
         let web = crate::web::WebUi::new(session.clone(), plan.web.clone())
@@ -290,10 +303,24 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         let signal = shutdown_signal().await;
         tracing::info!(target: "locust.main", "Got {signal}, stopping Locust.");
     }
-    session.stop().await;
-    if let Some(master) = session.master() {
-        master.quit().await;
-    }
+    // Stopping waits for users (--stop-timeout) and hooks (--hook-timeout); a signal while
+    // it does ends the wait at once, with what statistics there are.
+    let stopping = async {
+        session.stop().await;
+        if let Some(master) = session.master() {
+            master.quit().await;
+        }
+    };
+    let cut_short = tokio::select! {
+        () = stopping => None,
+        signal = shutdown_signal() => {
+            tracing::warn!(
+                target: "locust.main",
+                "Got {signal} while stopping: not waiting for users and hooks any longer."
+            );
+            Some(signal)
+        }
+    };
     if let Some(printer) = printer {
         printer.abort();
     }
@@ -308,10 +335,12 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     print(&stats::render_percentiles(&summary));
     print(&stats::render_error_report(&summary));
     print(&stats::render_user_errors(&summary));
-    let code = if summary.error_count() > 0 {
-        plan.exit_code_on_error
-    } else {
-        0
+    let code = match cut_short {
+        // As shells report a process ended by the signal: 128 + its number.
+        Some("SIGTERM") => 143,
+        Some(_) => 130,
+        None if summary.error_count() > 0 => plan.exit_code_on_error,
+        None => 0,
     };
     tracing::info!(target: "locust.main", "Shutting down (exit code {code}), bye.");
     events.fire_quitting();

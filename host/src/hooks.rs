@@ -1,8 +1,15 @@
 //! The component's test-wide hooks (`init`, `test_start`, `test_stop`, request listeners,
 //! `report_to_master` on workers and `worker_report` on masters),
 //! run in one instance of their own by a task that owns it, in the order they are asked for.
+//!
+//! Nothing a hook does can hold a run up: a call past its deadline (`--hook-timeout`) is
+//! abandoned, and later calls are refused at once, since the instance is still busy with it;
+//! requests wait for the listener in a bounded queue, and those that do not fit, or are still
+//! waiting when the test stops, are dropped and counted.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,22 +38,44 @@ enum Command {
     WorkerReport(String, Vec<u8>),
 }
 
+/// How long a hook may run before it is abandoned, unless `--hook-timeout` says otherwise.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests that may wait for a slow request listener; more are dropped and counted.
+pub const LISTENER_QUEUE: usize = 10_000;
+
+/// The requests on their way to the listener.
+#[derive(Default)]
+struct ListenerQueue {
+    /// Sent to the hooks task and not yet taken by it.
+    waiting: AtomicUsize,
+    /// Dropped: the queue was full, or the test stopped before the listener got to them.
+    dropped: AtomicU64,
+    /// Set while no test runs: requests are dropped rather than queued.
+    closed: AtomicBool,
+}
+
 /// A handle to the hooks instance; dropping every handle ends its task.
 #[derive(Clone)]
 pub struct GuestHooks {
     declared: HookSet,
     commands: mpsc::UnboundedSender<Command>,
+    deadline: Duration,
+    /// The hook abandoned past its deadline, which the instance may still be running.
+    abandoned: Arc<Mutex<Option<Hook>>>,
+    queue: Arc<ListenerQueue>,
 }
 
 impl GuestHooks {
-    /// Start the hooks instance of `component` if it declared any hook. Requests its hooks
-    /// make are recorded in `stats` but not passed to request listeners.
+    /// Start the hooks instance of `component` if it declared any hook; each call to a hook
+    /// may take up to `deadline`. Requests its hooks make are recorded in `stats` but not
+    /// passed to request listeners.
     pub async fn start(
         component: Arc<TestComponent>,
         declared: HookSet,
         stats: Stats,
         host: Option<Arc<str>>,
         options: ComponentOptions,
+        deadline: Duration,
     ) -> Result<Option<Self>, String> {
         if declared == HookSet::empty() {
             return Ok(None);
@@ -68,8 +97,15 @@ impl GuestHooks {
             .await
             .map_err(|error| format!("could not start the hooks instance: {error}"))?;
         let (commands, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(serve(instance, receiver));
-        Ok(Some(Self { declared, commands }))
+        let queue = Arc::new(ListenerQueue::default());
+        tokio::spawn(serve(instance, receiver, queue.clone()));
+        Ok(Some(Self {
+            declared,
+            commands,
+            deadline,
+            abandoned: Arc::default(),
+            queue,
+        }))
     }
 
     /// Whether the component wants every request.
@@ -104,18 +140,67 @@ impl GuestHooks {
         if !self.declared.contains(flag) {
             return Ok(());
         }
+        if let Some(stuck) = *self
+            .abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            return Err(format!(
+                "{hook:?} hook skipped: the hooks instance is still in the {stuck:?} hook, \
+                 abandoned earlier"
+            ));
+        }
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Call(hook, reply))
             .map_err(|_| "the hooks instance has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the hooks instance has stopped".to_owned())?
+        match tokio::time::timeout(self.deadline, answer).await {
+            Ok(answer) => answer.map_err(|_| "the hooks instance has stopped".to_owned())?,
+            Err(_) => {
+                *self
+                    .abandoned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(hook);
+                Err(format!(
+                    "{hook:?} hook did not return within {} s (--hook-timeout); abandoned it, \
+                     and the test goes on without it",
+                    self.deadline.as_secs_f64()
+                ))
+            }
+        }
     }
 
-    /// Pass a recorded request to the component's request listener (without waiting).
+    /// Pass a recorded request to the component's request listener (without waiting); if
+    /// [`LISTENER_QUEUE`] requests already wait for it, or no test runs, the request is
+    /// dropped and counted instead.
     pub fn request(&self, record: RequestRecord) {
-        let _ = self.commands.send(Command::Request(record));
+        let queue = &self.queue;
+        if queue.closed.load(Ordering::Relaxed) {
+            queue.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if queue.waiting.fetch_add(1, Ordering::Relaxed) >= LISTENER_QUEUE {
+            queue.waiting.fetch_sub(1, Ordering::Relaxed);
+            queue.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.commands.send(Command::Request(record)).is_err() {
+            queue.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A test starts: requests go to the listener again.
+    pub fn open_listener(&self) {
+        self.queue.closed.store(false, Ordering::Relaxed);
+    }
+
+    /// The test stopped: requests still waiting for the listener are dropped (so that
+    /// `test_stop` runs now, not after them), as are any recorded from now on. Returns how
+    /// many requests were dropped in all since the last call, for the log.
+    pub fn close_listener(&self) -> u64 {
+        self.queue.closed.store(true, Ordering::Relaxed);
+        self.queue.dropped.swap(0, Ordering::Relaxed)
+            + self.queue.waiting.load(Ordering::Relaxed) as u64
     }
 
     /// On a worker: the data the component attaches to a report, if it declared
@@ -140,9 +225,19 @@ impl GuestHooks {
     }
 }
 
-async fn serve(mut instance: GuestInstance, mut commands: mpsc::UnboundedReceiver<Command>) {
+async fn serve(
+    mut instance: GuestInstance,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    queue: Arc<ListenerQueue>,
+) {
     let mut broken = false;
     while let Some(command) = commands.recv().await {
+        if let Command::Request(_) = &command {
+            queue.waiting.fetch_sub(1, Ordering::Relaxed);
+            if queue.closed.load(Ordering::Relaxed) {
+                continue; // counted as dropped by `close_listener`
+            }
+        }
         if broken {
             if let Command::Call(hook, reply) = command {
                 let _ = reply.send(Err(format!(

@@ -33,6 +33,10 @@ pub struct SessionParts {
     pub host: Option<String>,
     /// `--stop-timeout`.
     pub stop_timeout: Duration,
+    /// `--hook-timeout`.
+    pub hook_timeout: Duration,
+    /// `--max-request-names`.
+    pub max_request_names: usize,
     /// `--reset-stats`.
     pub reset_stats: bool,
     /// `--tags` and `--exclude-tags` (the classes are filtered already; workers need them).
@@ -171,7 +175,7 @@ async fn ramp_up(
 impl TestSession {
     /// Start the component's hooks (running `init`) and make a session ready to start tests.
     pub async fn prepare(parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
-        let stats = Stats::new();
+        let stats = Stats::with_name_limit(parts.max_request_names);
         let classes = parts.classes;
         let hooks = GuestHooks::start(
             parts.component.clone(),
@@ -179,6 +183,7 @@ impl TestSession {
             stats.clone(),
             parts.host.as_deref().map(Arc::from),
             parts.options.clone(),
+            parts.hook_timeout,
         )
         .await
         .map_err(|error| anyhow!(error))?;
@@ -360,6 +365,9 @@ impl TestSession {
             }
         };
         self.events.fire_test_start();
+        if let Some(hooks) = &self.hooks {
+            hooks.open_listener();
+        }
         self.call_logged(Hook::TestStart).await;
         let ramp = tokio::spawn(ramp_up(
             runner.clone(),
@@ -382,6 +390,17 @@ impl TestSession {
         };
         active.ramp.abort();
         active.runner.stop().await;
+        if let Some(hooks) = &self.hooks {
+            let dropped = hooks.close_listener();
+            if dropped > 0 && hooks.wants_requests() {
+                tracing::warn!(
+                    target: "locust.main",
+                    "the request listener fell behind: {dropped} requests were not passed to it \
+                     (at most {} wait for it; the rest, and those waiting at the stop, are dropped)",
+                    crate::hooks::LISTENER_QUEUE
+                );
+            }
+        }
         self.call_logged(Hook::TestStop).await;
         self.events.fire_test_stop();
         *lock(&self.finished) = RunnerState::Stopped;

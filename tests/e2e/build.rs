@@ -29,10 +29,12 @@ fn features(edges: &str) -> BTreeMap<String, BTreeSet<String>> {
         // `name v1.2.3 (path)` or `name v1.2.3 (proc-macro)`: the name and version identify it.
         let key: Vec<&str> = package.split_whitespace().take(2).collect();
         let features = features.trim_end_matches(" (*)");
-        packages
-            .entry(key.join(" "))
-            .or_default()
-            .extend(features.split(',').filter(|f| !f.is_empty()).map(str::to_owned));
+        packages.entry(key.join(" ")).or_default().extend(
+            features
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+        );
     }
     packages
 }

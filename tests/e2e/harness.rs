@@ -453,6 +453,12 @@ impl Background {
         self.wait().await
     }
 
+    /// Send `signal` (`-INT`, `-TERM`), then collect the output once it exits.
+    pub async fn signal_and_wait(self, signal: &str) -> Run {
+        self.signal(signal);
+        self.wait().await
+    }
+
     fn signal(&self, signal: &str) {
         let _ = std::process::Command::new("kill")
             .arg(signal)

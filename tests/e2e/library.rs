@@ -92,6 +92,8 @@ async fn a_rust_program_adds_its_own_web_routes() {
             options: ComponentOptions::default(),
             host: None,
             stop_timeout: std::time::Duration::ZERO,
+            hook_timeout: locust::hooks::DEFAULT_HOOK_TIMEOUT,
+            max_request_names: locust::stats::DEFAULT_MAX_NAMES,
             reset_stats: false,
             tags: (None, None),
             master: None,

@@ -6,8 +6,8 @@ mod provision;
 mod webdriver;
 
 mod bad_input;
-mod build;
 mod browser;
+mod build;
 mod distributed;
 mod examples;
 mod hostile;

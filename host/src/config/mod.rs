@@ -23,6 +23,13 @@ fn timespan(text: &str) -> Result<Duration, String> {
     parse_timespan(text)
 }
 
+fn positive_timespan(text: &str) -> Result<Duration, String> {
+    match parse_timespan(text)? {
+        span if span.is_zero() => Err(format!("must be longer than 0s (got `{text}`)")),
+        span => Ok(span),
+    }
+}
+
 /// Locust's model and interface with users written as WebAssembly components.
 #[derive(Debug, Parser, serde::Serialize)]
 #[command(
@@ -75,6 +82,11 @@ pub struct Options {
     #[arg(short = 't', long = "run-time", env = "LOCUST_RUN_TIME", value_parser = timespan,
           help_heading = "Common options")]
     pub run_time: Option<Duration>,
+
+    /// How long a test-wide hook (init, test_start, test_stop) may run before it is abandoned.
+    #[arg(long = "hook-timeout", env = "LOCUST_HOOK_TIMEOUT", default_value = "30s",
+          value_parser = positive_timespan, help_heading = "WebAssembly options")]
+    pub hook_timeout: Duration,
 
     /// Run without the web UI; start the test at once.
     #[arg(long, env = "LOCUST_HEADLESS", help_heading = "Common options")]
@@ -333,6 +345,11 @@ pub struct Options {
           value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "WebAssembly options")]
     pub user_memory: u32,
 
+    /// Most distinct request names (and failures) with rows of their own; the rest share one overflow row.
+    #[arg(long = "max-request-names", env = "LOCUST_MAX_REQUEST_NAMES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "WebAssembly options")]
+    pub max_request_names: u32,
+
     /// Largest response body a request may read, in MiB, after decompression (default: --user-memory).
     #[arg(long = "max-response-size", env = "LOCUST_MAX_RESPONSE_SIZE",
           value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "WebAssembly options")]
@@ -431,6 +448,10 @@ pub struct RunPlan {
     pub run_time: Option<Duration>,
     /// Stop timeout.
     pub stop_timeout: Duration,
+    /// How long a test-wide hook may run.
+    pub hook_timeout: Duration,
+    /// Most distinct request names with rows of their own.
+    pub max_request_names: usize,
     /// Tag filter.
     pub tags: Option<Vec<String>>,
     /// Tag exclusions.
@@ -546,6 +567,8 @@ impl Options {
             spawn_rate: self.hatch_rate,
             run_time: self.run_time,
             stop_timeout: self.stop_timeout,
+            hook_timeout: self.hook_timeout,
+            max_request_names: self.max_request_names as usize,
             tags: self.tags,
             exclude_tags: self.exclude_tags,
             headless: self.headless,
@@ -622,6 +645,7 @@ impl Options {
                     token,
                     tls_ca: self.master_tls_ca.clone(),
                     locustfile,
+                    hook_timeout: self.hook_timeout,
                 }))
             }
             (false, false) => Ok(Role::Standalone),

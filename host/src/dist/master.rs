@@ -30,7 +30,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// A worker silent for this long is marked missing.
 pub const HEARTBEAT_LIVENESS: Duration = Duration::from_secs(3);
 /// How long a connecting worker may take to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const HELLO_TIMEOUT: Duration = crate::dist::guard::HANDSHAKE_DEADLINE;
 /// How long a worker may take to compile the component and say it is ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a message may wait for room in a worker's queue.
@@ -611,6 +611,7 @@ impl Master {
         let Connection {
             mut inbound,
             outbound,
+            admission,
             ..
         } = connection;
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
@@ -634,12 +635,16 @@ impl Master {
             }
             Ok(Ok(None)) | Ok(Err(_)) => return,
             Err(_) => {
-                return refuse(&outbound, &peer, "a peer", "no hello within 10 seconds").await;
+                let reason = format!("no hello within {} seconds", HELLO_TIMEOUT.as_secs());
+                return refuse(&outbound, &peer, "a peer", &reason).await;
             }
         };
         let id = hello.worker_id.clone();
         if let Err(reason) = self.admit(&hello) {
             return refuse(&outbound, &peer, &format!("worker {id}"), &reason).await;
+        }
+        if let Some(admission) = &admission {
+            admission.admit();
         }
         let ours = self.setup.component.hash().to_owned();
         let has_it =

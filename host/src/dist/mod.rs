@@ -2,6 +2,7 @@
 //! (`proto/locust.proto`) whose frames carry msgpack messages, and merges their statistics.
 
 pub mod cpu;
+pub mod guard;
 pub mod master;
 pub mod plan;
 pub mod protocol;

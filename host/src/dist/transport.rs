@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::PathAndQuery;
@@ -14,6 +15,7 @@ use tonic::body::Body;
 use tonic::server::{NamedService, StreamingService};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::guard::{Admission, FrameLimit, GuardedIncoming, PeerInfo};
 use super::protocol::Frame;
 
 /// The service's full name, as in the `.proto`.
@@ -56,6 +58,8 @@ pub type Outbound = mpsc::Sender<Result<WireFrame, Status>>;
 pub struct Connection {
     /// The worker's address, when known.
     pub peer: Option<SocketAddr>,
+    /// Whether the peer has been admitted; [`Admission::admit`] once its hello is accepted.
+    pub admission: Option<Arc<Admission>>,
     /// Frames from the worker.
     pub inbound: Streaming<WireFrame>,
     /// Frames to the worker.
@@ -74,7 +78,7 @@ pub struct MasterService {
     connections: mpsc::Sender<Connection>,
 }
 
-struct ConnectCall(mpsc::Sender<Connection>);
+struct ConnectCall(mpsc::Sender<Connection>, Option<PeerInfo>);
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -85,11 +89,16 @@ impl StreamingService<WireFrame> for ConnectCall {
 
     fn call(&mut self, request: Request<Streaming<WireFrame>>) -> Self::Future {
         let connections = self.0.clone();
+        let info = self.1.clone();
         Box::pin(async move {
-            let peer = request.remote_addr();
+            let peer = info
+                .as_ref()
+                .and_then(|info| info.remote)
+                .or_else(|| request.remote_addr());
             let (outbound, frames) = mpsc::channel(QUEUE);
             let connection = Connection {
                 peer,
+                admission: info.map(|info| info.admission),
                 inbound: request.into_inner(),
                 outbound,
             };
@@ -117,10 +126,26 @@ impl tonic::codegen::Service<http::Request<Body>> for MasterService {
             if request.uri().path() != CONNECT_PATH {
                 return Ok(Status::unimplemented("unknown method").into_http());
             }
+            // The connection's guard, over plain TCP or under TLS.
+            let extensions = request.extensions();
+            let info = extensions.get::<PeerInfo>().cloned().or_else(|| {
+                extensions
+                    .get::<tonic::transport::server::TlsConnectInfo<PeerInfo>>()
+                    .map(|tls| tls.get_ref().clone())
+            });
+            let request = match &info {
+                Some(info) => {
+                    let admission = info.admission.clone();
+                    request.map(|body| Body::new(FrameLimit::new(body, admission)))
+                }
+                None => request,
+            };
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default())
                 .max_decoding_message_size(MAX_FRAME_BYTES)
                 .max_encoding_message_size(MAX_FRAME_BYTES);
-            Ok(grpc.streaming(ConnectCall(connections), request).await)
+            Ok(grpc
+                .streaming(ConnectCall(connections, info), request)
+                .await)
         })
     }
 }
@@ -140,9 +165,11 @@ pub async fn serve(
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
     }
+    // A worker needs one stream; a few more let a reconnecting worker overlap its old one.
     server
+        .max_concurrent_streams(Some(4))
         .add_service(MasterService { connections })
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(GuardedIncoming::new(listener))
         .await
 }
 

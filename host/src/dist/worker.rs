@@ -49,6 +49,8 @@ pub struct WorkerPlan {
     pub tls_ca: Option<PathBuf>,
     /// The worker's own component (`-f`), which must match the master's.
     pub locustfile: Option<PathBuf>,
+    /// `--hook-timeout`, for the worker's hooks instance.
+    pub hook_timeout: std::time::Duration,
 }
 
 impl WorkerPlan {
@@ -398,6 +400,7 @@ impl Worker {
             self.stats.clone(),
             welcome.host.as_deref().map(Arc::from),
             Arc::new(welcome.options.iter().cloned().collect()),
+            self.plan.hook_timeout,
         )
         .await?;
         let mut events = self.base_events.clone();

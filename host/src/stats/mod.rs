@@ -8,6 +8,7 @@
 mod console;
 pub mod csv;
 mod entry;
+pub mod names;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,8 @@ pub use console::{
     render_user_errors,
 };
 pub use entry::StatsEntry;
+use names::NameRegistry;
+pub use names::{DEFAULT_MAX_NAMES, OVERFLOW_ERROR, OVERFLOW_NAME};
 
 /// The name of the aggregated row.
 pub const AGGREGATED: &str = "Aggregated";
@@ -132,6 +135,12 @@ struct Shard {
 }
 
 impl Shard {
+    fn knows(&self, method: &str, name: &str) -> bool {
+        self.entries
+            .get(name)
+            .is_some_and(|by_method| by_method.iter().any(|entry| entry.method == method))
+    }
+
     fn entry(&mut self, method: &str, name: &str) -> &mut StatsEntry {
         if !self.entries.contains_key(name) {
             self.entries.insert(name.to_owned(), Vec::new());
@@ -160,6 +169,8 @@ struct StatsInner {
     id: usize,
     shards: Mutex<Vec<Arc<Mutex<Shard>>>>,
     merged: Mutex<RequestStats>,
+    /// Taken last, after a shard's or the merged lock, never the other way round.
+    names: Mutex<NameRegistry>,
 }
 
 /// The statistics of one run; cheap to clone, shared by every user and reader.
@@ -183,14 +194,39 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// Empty statistics starting now.
+    /// Empty statistics starting now, with rows for at most [`DEFAULT_MAX_NAMES`] names.
     pub fn new() -> Self {
+        Self::with_name_limit(DEFAULT_MAX_NAMES)
+    }
+
+    /// Empty statistics starting now, with rows for at most `limit` distinct (method, name)
+    /// pairs and `limit` distinct failures; the rest are counted under [`OVERFLOW_NAME`].
+    pub fn with_name_limit(limit: usize) -> Self {
         Self {
             inner: Arc::new(StatsInner {
                 id: NEXT_STATS_ID.fetch_add(1, Ordering::Relaxed),
                 shards: Mutex::new(Vec::new()),
                 merged: Mutex::new(RequestStats::new(unix_now())),
+                names: Mutex::new(NameRegistry::new(limit)),
             }),
+        }
+    }
+
+    /// The failure `(method, name, error)` as it is to be counted: itself, or the overflow
+    /// failure once the limit of distinct failures is reached.
+    fn failure_key(&self, method: &str, name: &str, error: &str) -> ErrorKey {
+        if lock(&self.inner.names).admit_failure(method, name, error) {
+            ErrorKey {
+                method: method.to_owned(),
+                name: name.to_owned(),
+                error: error.to_owned(),
+            }
+        } else {
+            ErrorKey {
+                method: method.to_owned(),
+                name: OVERFLOW_NAME.to_owned(),
+                error: OVERFLOW_ERROR.to_owned(),
+            }
         }
     }
 
@@ -220,6 +256,11 @@ impl Stats {
     ) {
         let now = unix_now();
         self.with_shard(|shard| {
+            let name = if shard.knows(method, name) {
+                name
+            } else {
+                lock(&self.inner.names).admit(method, name)
+            };
             shard
                 .entry(method, name)
                 .record(response_time, length, error.is_some(), now);
@@ -228,6 +269,11 @@ impl Stats {
                     method: method.to_owned(),
                     name: name.to_owned(),
                     error: error.to_owned(),
+                };
+                let key = if shard.errors.contains_key(&key) {
+                    key
+                } else {
+                    self.failure_key(method, name, error)
                 };
                 *shard.errors.entry(key).or_insert(0) += 1;
             }
@@ -292,15 +338,23 @@ impl Stats {
         let mut merged = lock(&self.inner.merged);
         let start = merged.total.start_time;
         for entry in entries.iter().filter(|entry| entry.num_requests > 0) {
+            let name = lock(&self.inner.names)
+                .admit(&entry.method, &entry.name)
+                .to_owned();
             merged
                 .entries
-                .entry((entry.name.clone(), entry.method.clone()))
-                .or_insert_with(|| StatsEntry::new(&entry.method, &entry.name, start))
+                .entry((name.clone(), entry.method.clone()))
+                .or_insert_with(|| StatsEntry::new(&entry.method, &name, start))
                 .extend(entry);
             merged.total.extend(entry);
         }
         for (key, count) in errors {
-            *merged.errors.entry(key.clone()).or_insert(0) += count;
+            let key = if merged.errors.contains_key(key) {
+                key.clone()
+            } else {
+                self.failure_key(&key.method, &key.name, &key.error)
+            };
+            *merged.errors.entry(key).or_insert(0) += count;
         }
         for error in user_errors {
             match merged
@@ -319,6 +373,7 @@ impl Stats {
         let mut merged = lock(&self.inner.merged);
         self.drain_into(&mut merged);
         merged.reset(unix_now());
+        lock(&self.inner.names).clear();
     }
 }
 
