@@ -61,7 +61,7 @@ pub struct GuestHooks {
     commands: mpsc::UnboundedSender<Command>,
     deadline: Duration,
     /// The hook abandoned past its deadline, which the instance may still be running.
-    abandoned: Arc<Mutex<Option<Hook>>>,
+    abandoned: Arc<Mutex<Option<String>>>,
     queue: Arc<ListenerQueue>,
 }
 
@@ -140,29 +140,46 @@ impl GuestHooks {
         if !self.declared.contains(flag) {
             return Ok(());
         }
-        if let Some(stuck) = *self
-            .abandoned
+        self.ask(&format!("{hook:?}"), |reply| Command::Call(hook, reply))
+            .await?
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.abandoned
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-        {
+            .is_some()
+    }
+
+    /// Send the command `make` builds to the hooks task and wait, up to the deadline, for its
+    /// answer; `name` names the hook in errors. Past the deadline the hook is abandoned, and
+    /// every later call is refused at once (the instance is still inside that hook).
+    async fn ask<T>(
+        &self,
+        name: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, String> {
+        let abandoned = || {
+            self.abandoned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(stuck) = abandoned().as_deref() {
             return Err(format!(
-                "{hook:?} hook skipped: the hooks instance is still in the {stuck:?} hook, \
+                "{name} hook skipped: the hooks instance is still in the {stuck} hook, \
                  abandoned earlier"
             ));
         }
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Call(hook, reply))
+            .send(make(reply))
             .map_err(|_| "the hooks instance has stopped".to_owned())?;
         match tokio::time::timeout(self.deadline, answer).await {
-            Ok(answer) => answer.map_err(|_| "the hooks instance has stopped".to_owned())?,
+            Ok(answer) => answer.map_err(|_| "the hooks instance has stopped".to_owned()),
             Err(_) => {
-                *self
-                    .abandoned
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(hook);
+                *abandoned() = Some(name.to_owned());
                 Err(format!(
-                    "{hook:?} hook did not return within {} s (--hook-timeout); abandoned it, \
+                    "{name} hook did not return within {} s (--hook-timeout); abandoned it, \
                      and the test goes on without it",
                     self.deadline.as_secs_f64()
                 ))
@@ -209,9 +226,17 @@ impl GuestHooks {
         if !self.declared.contains(HookSet::REPORT_TO_MASTER) {
             return None;
         }
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::ReportToMaster(reply)).ok()?;
-        answer.await.ok().flatten()
+        let skipped_before = self.is_abandoned();
+        match self.ask("ReportToMaster", Command::ReportToMaster).await {
+            Ok(data) => data,
+            Err(error) => {
+                // Said once, not at every report.
+                if !skipped_before {
+                    tracing::error!(target: "locust.main", "{error}");
+                }
+                None
+            }
+        }
     }
 
     /// On a master: hand a worker's attached data to the component (without waiting), if it

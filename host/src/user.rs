@@ -332,7 +332,14 @@ async fn finish(
         }
     }
     match signals.unless(Signal::Kill, instance.on_stop()).await {
-        None => Life::Killed,
+        None => {
+            reporter.user_error(&UserErrorEvent {
+                class: &class.name,
+                message: "on_stop cut off: it was still running 2 s after --stop-timeout ran out",
+                traceback: "",
+            });
+            Life::Killed
+        }
         Some(Err(error)) => Life::Crashed(error),
         Some(Ok(Err(error))) => {
             report(reporter, &class.name, &error);

@@ -327,3 +327,30 @@ async fn endless_distinct_names_fold_into_one_row_with_one_warning() {
     assert_eq!(rows, 301, "300 names and the overflow row");
     assert!(peak < BOUNDED_RSS_MIB, "peak RSS {peak} MiB");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_on_stop_cut_off_by_the_stop_deadline_is_reported() {
+    let target = Target::start().await;
+    let run = run_fixture(
+        &target,
+        &[
+            "Lingering",
+            "-u",
+            "2",
+            "-r",
+            "100",
+            "-t",
+            "1s",
+            "--stop-timeout",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "user errors make exit code 1: {}", run.stderr);
+    let errors = run.stdout.split("Error report").last().unwrap_or_default();
+    assert!(
+        run.stdout
+            .contains("on_stop cut off: it was still running 2 s after --stop-timeout"),
+        "{errors}"
+    );
+}

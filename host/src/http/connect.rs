@@ -189,7 +189,12 @@ async fn handshake(io: Io, origin: &Origin) -> Result<Box<Live>, String> {
         .writev(false)
         .handshake(io)
         .await
-        .map_err(|error| format!("HTTP handshake with {origin} failed: {error}"))?;
+        .map_err(|error| {
+            format!(
+                "HTTP handshake with {origin} failed: {}",
+                super::with_causes(&error)
+            )
+        })?;
     Ok(Box::new(Live {
         sender,
         io: Some(exchanger),

@@ -310,7 +310,11 @@ impl HttpSession {
             if error.is_canceled() || error.is_closed() || error.is_incomplete_message() {
                 SendError::Stale
             } else {
-                SendError::Other(format!("request to {} failed: {error}", request.url))
+                SendError::Other(format!(
+                    "request to {} failed: {}",
+                    request.url,
+                    with_causes(&error)
+                ))
             }
         })?;
         let status = response.status();
@@ -487,7 +491,7 @@ async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, B
 
 /// An error with the chain of its causes: `connection error: connection reset by peer`
 /// rather than only the outermost `connection error`.
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::latencies::Latencies;
+
 /// Seconds of per-second counters kept for the current rates.
 const RATE_SECONDS: usize = 20;
 /// Locust averages the current rate over the seconds `[last - 12, last - 2)`.
@@ -38,7 +40,7 @@ pub struct StatsEntry {
     /// Unix time (seconds, fractional) of the most recent request.
     pub last_request_timestamp: f64,
     #[serde(with = "histogram_pairs")]
-    histogram: Histogram<u64>,
+    histogram: Latencies,
     #[serde(with = "second_counts")]
     rates: [SecondCount; RATE_SECONDS],
 }
@@ -48,19 +50,6 @@ struct SecondCount {
     second: u64,
     requests: u64,
     failures: u64,
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // Three significant digits (0.1%); grows with the largest value seen.
-    let mut histogram = Histogram::new(3).unwrap_or_else(|_| unreachable_histogram());
-    histogram.auto(true);
-    histogram
-}
-
-#[cold]
-fn unreachable_histogram() -> Histogram<u64> {
-    // `Histogram::new(3)` only fails for more than 5 significant digits.
-    Histogram::new_with_bounds(1, u64::MAX / 2, 2).unwrap_or_else(|_| std::process::abort())
 }
 
 impl StatsEntry {
@@ -77,7 +66,7 @@ impl StatsEntry {
             total_content_length: 0,
             start_time,
             last_request_timestamp: 0.0,
-            histogram: new_histogram(),
+            histogram: Latencies::default(),
             rates: [SecondCount::default(); RATE_SECONDS],
         }
     }
@@ -94,7 +83,7 @@ impl StatsEntry {
         self.last_request_timestamp = self.last_request_timestamp.max(now);
         // Saturate rather than fail for absurd values; auto-resize makes this infallible
         // otherwise.
-        let _ = self.histogram.record(micros.max(1));
+        self.histogram.record_n(micros, 1);
         self.count_second(now as u64, 1, u64::from(failed));
     }
 
@@ -120,7 +109,7 @@ impl StatsEntry {
         self.last_request_timestamp = self
             .last_request_timestamp
             .max(other.last_request_timestamp);
-        let _ = self.histogram.add(&other.histogram);
+        self.histogram.add(&other.histogram);
         for slot in other.rates {
             if slot.requests > 0 {
                 self.count_second(slot.second, slot.requests, slot.failures);
@@ -128,7 +117,8 @@ impl StatsEntry {
         }
     }
 
-    /// Forget everything recorded, keeping the allocation; the entry restarts at `now`.
+    /// Forget everything recorded (returning the histogram's memory); the entry restarts at
+    /// `now`.
     pub fn reset(&mut self, now: f64) {
         self.num_requests = 0;
         self.num_failures = 0;
@@ -142,9 +132,10 @@ impl StatsEntry {
         self.rates = [SecondCount::default(); RATE_SECONDS];
     }
 
-    /// The response-time histogram, microseconds.
-    pub fn histogram(&self) -> &Histogram<u64> {
-        &self.histogram
+    /// The response-time histogram, microseconds (built on the spot for an entry with few
+    /// requests).
+    pub fn histogram(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        self.histogram.histogram()
     }
 
     /// Failures as a fraction of requests (1.0 if there are failures but no requests).
@@ -275,23 +266,20 @@ fn add_second(rates: &mut [SecondCount; RATE_SECONDS], second: u64, requests: u6
 
 /// A histogram on the wire: its recorded buckets as (value, count) pairs.
 mod histogram_pairs {
-    use hdrhistogram::Histogram;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(histogram: &Histogram<u64>, out: S) -> Result<S::Ok, S::Error> {
-        out.collect_seq(
-            histogram
-                .iter_recorded()
-                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value())),
-        )
+    use super::Latencies;
+
+    pub fn serialize<S: Serializer>(latencies: &Latencies, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq(latencies.pairs())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Histogram<u64>, D::Error> {
-        let mut histogram = super::new_histogram();
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Latencies, D::Error> {
+        let mut latencies = Latencies::default();
         for (value, count) in Vec::<(u64, u64)>::deserialize(input)? {
-            let _ = histogram.record_n(value.max(1), count);
+            latencies.record_n(value, count);
         }
-        Ok(histogram)
+        Ok(latencies)
     }
 }
 

@@ -8,6 +8,7 @@
 mod console;
 pub mod csv;
 mod entry;
+mod latencies;
 pub mod names;
 pub mod window;
 
@@ -104,16 +105,19 @@ impl RequestStats {
                 .sum::<u64>()
     }
 
+    /// Move everything `shard` recorded into the merged table. The shard's entries are dropped,
+    /// not kept for reuse: each holds a histogram, and a name seen once must not cost one per
+    /// thread for the rest of the run (a name still in use gets a new entry at its next record,
+    /// an allocation per name, thread and merge).
     fn absorb(&mut self, shard: &mut Shard) {
-        for (name, by_method) in &mut shard.entries {
-            for delta in by_method.iter_mut().filter(|delta| delta.num_requests > 0) {
+        for (name, by_method) in shard.entries.drain() {
+            for delta in by_method.iter().filter(|delta| delta.num_requests > 0) {
                 let start = self.total.start_time;
                 self.entries
                     .entry((name.clone(), delta.method.clone()))
-                    .or_insert_with(|| StatsEntry::new(&delta.method, name, start))
+                    .or_insert_with(|| StatsEntry::new(&delta.method, &name, start))
                     .extend(delta);
                 self.total.extend(delta);
-                delta.reset(0.0);
             }
         }
         for (key, count) in shard.errors.drain() {

@@ -36,7 +36,7 @@ impl CurrentWindow {
             .entries
             .values()
             .chain(std::iter::once(&stats.total))
-            .map(|entry| (key(entry), entry.histogram().clone()))
+            .map(|entry| (key(entry), entry.histogram().into_owned()))
             .collect();
         self.push(histograms, now);
     }
@@ -44,7 +44,7 @@ impl CurrentWindow {
     /// Like [`observe`](Self::observe) for the aggregated row only (cheap with many entries).
     pub fn observe_total(&mut self, stats: &RequestStats, now: f64) {
         let histograms =
-            std::iter::once((key(&stats.total), stats.total.histogram().clone())).collect();
+            std::iter::once((key(&stats.total), stats.total.histogram().into_owned())).collect();
         self.push(histograms, now);
     }
 
@@ -63,7 +63,7 @@ impl CurrentWindow {
     /// finished within, or `None` if there were none.
     pub fn percentile(&self, entry: &StatsEntry, fraction: f64) -> Option<f64> {
         let now = entry.histogram();
-        let mut recent = now.clone();
+        let mut recent = now.clone().into_owned();
         if let Some(baseline) = self
             .samples
             .front()
@@ -71,7 +71,7 @@ impl CurrentWindow {
         {
             // After a reset the baseline is larger than the present: then count everything.
             if recent.subtract(baseline).is_err() {
-                recent = now.clone();
+                recent = now.into_owned();
             }
         }
         (!recent.is_empty()).then(|| recent.value_at_quantile(fraction) as f64 / 1000.0)
