@@ -354,3 +354,19 @@ async fn an_on_stop_cut_off_by_the_stop_deadline_is_reported() {
         "{errors}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_can_set_its_own_body_limit() {
+    let target = Target::start().await;
+    let (run, _) = run_fixture_peak_rss(
+        &target,
+        &["Fetching", "-u", "1", "-t", "2s", "--fetch-limit", "65536"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failures = run.section("Error report").expect("an error report");
+    assert!(
+        failures.contains("is larger than the 64 KiB limit (the request's max_response_size)"),
+        "{failures}"
+    );
+}

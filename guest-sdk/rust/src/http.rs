@@ -30,6 +30,7 @@ impl HttpClient {
                 allow_redirects: true,
                 name: None,
                 catch_response: false,
+                max_response_size: None,
             },
             json_error: None,
         }
@@ -122,6 +123,13 @@ impl RequestBuilder {
     /// Fail with status 0 if the whole exchange takes longer than `seconds`.
     pub fn timeout(mut self, seconds: f64) -> Self {
         self.request.timeout = Some(seconds);
+        self
+    }
+
+    /// Read at most `bytes` of the response body (after decompression) instead of the run's
+    /// `--max-response-size`; a larger body fails the request.
+    pub fn max_response_size(mut self, bytes: u64) -> Self {
+        self.request.max_response_size = Some(bytes);
         self
     }
 

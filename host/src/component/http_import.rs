@@ -114,6 +114,9 @@ impl Host for UserState {
                 basic_auth: request.basic_auth,
                 timeout,
                 allow_redirects: request.allow_redirects,
+                max_body: request
+                    .max_response_size
+                    .map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX)),
             })
             .await;
         let name = sent.name;

@@ -36,7 +36,7 @@ use crate::http::{HttpAgent, UrlBase};
 use bindings::{UserComponent, UserComponentPre};
 
 /// The world a user component must implement, with its version.
-pub const WORLD: &str = "locust:runtime/user-component@0.2.0";
+pub const WORLD: &str = "locust:runtime/user-component@0.3.0";
 
 /// Instructions a guest may run between two yields to the scheduler.
 const YIELD_INTERVAL: u64 = 1_000_000;

@@ -98,6 +98,8 @@ pub struct HttpRequest<U = Url> {
     pub timeout: Option<Duration>,
     /// Follow 3xx responses.
     pub allow_redirects: bool,
+    /// This request's own limit on the response body, bytes, instead of the session's.
+    pub max_body: Option<usize>,
 }
 
 impl<U> HttpRequest<U> {
@@ -111,6 +113,7 @@ impl<U> HttpRequest<U> {
             basic_auth,
             timeout,
             allow_redirects,
+            max_body,
         } = self;
         let request = HttpRequest {
             method,
@@ -120,6 +123,7 @@ impl<U> HttpRequest<U> {
             basic_auth,
             timeout,
             allow_redirects,
+            max_body,
         };
         (previous, request)
     }
@@ -257,7 +261,16 @@ impl HttpSession {
             // Boxed: connecting is rare, and its future is large.
             None => Box::pin(connect(&origin)).await?,
         };
-        let limit = self.max_body;
+        let limit = match request.max_body {
+            Some(bytes) => BodyLimit {
+                bytes,
+                set_by: "the request's max_response_size",
+            },
+            None => BodyLimit {
+                bytes: self.max_body,
+                set_by: "--max-response-size",
+            },
+        };
         let result = match Self::send_on(&mut connection, request, &self.cookies, limit).await {
             Err(SendError::Stale) if !fresh => {
                 connection = Box::pin(connect(&origin)).await?;
@@ -298,8 +311,12 @@ impl HttpSession {
         connection: &mut Live,
         request: &HttpRequest,
         cookies: &CookieStore,
-        limit: usize,
+        limit: BodyLimit,
     ) -> Result<Received, SendError> {
+        let BodyLimit {
+            bytes: limit,
+            set_by,
+        } = limit;
         let Live { sender, io: driver } = connection;
         drive(driver, sender.ready())
             .await
@@ -325,8 +342,8 @@ impl HttpSession {
         let (parts, body) = response.into_parts();
         let too_large = |what: &str| {
             SendError::Other(format!(
-                "the response body from {} {what} the {} limit (--max-response-size); raise \
-                 the limit, or request less",
+                "the response body from {} {what} the {} limit ({set_by}); raise the limit, \
+                 or request less",
                 request.url,
                 size_in_words(limit),
             ))
@@ -379,6 +396,13 @@ impl HttpSession {
             .filter_map(|text| RawCookie::parse(text.to_owned()).ok());
         self.cookies.store_response_cookies(cookies, url);
     }
+}
+
+/// The most body bytes an exchange reads, and who set that.
+#[derive(Clone, Copy)]
+struct BodyLimit {
+    bytes: usize,
+    set_by: &'static str,
 }
 
 enum SendError {
@@ -593,6 +617,7 @@ pub(crate) mod tests {
             basic_auth: None,
             timeout: None,
             allow_redirects: true,
+            max_body: None,
         }
     }
 
