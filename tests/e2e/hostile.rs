@@ -370,3 +370,19 @@ async fn a_request_can_set_its_own_body_limit() {
         "{failures}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_time_that_is_no_number_is_a_user_error_and_the_user_goes_on() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["BadWait", "-u", "1", "-t", "3s"]).await;
+    assert_eq!(run.code, 1, "user errors make exit code 1: {}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("wait_time returned NaN, not a number of seconds from 0 to 86400"),
+        "{}",
+        run.stdout
+    );
+    // One second's pause after each bad wait: a few requests, not a flood.
+    let requests = target.count("/bad-wait");
+    assert!((2..=5).contains(&requests), "{requests} requests");
+}

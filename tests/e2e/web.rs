@@ -71,6 +71,20 @@ async fn the_api_starts_edits_stops_and_resets_a_test() {
             .contains("user_count")
     );
 
+    // Spawn rates no schedule can use (a Duration panic once): 400, and the UI goes on.
+    for rate in ["1e-300", "1e-20", "NaN", "inf", "-1", "0"] {
+        let refused = client
+            .post(format!("{url}/swarm"))
+            .form(&[("user_count", "1"), ("hatch_rate", rate)])
+            .send()
+            .await
+            .expect("swarm");
+        assert_eq!(refused.status(), 400, "hatch_rate {rate}");
+        let refused: Value = refused.json().await.expect("json");
+        let message = refused["message"].as_str().expect("message");
+        assert!(message.contains("at least 0.001"), "{rate}: {message}");
+    }
+
     // More users than the process can hold: refused with the fix.
     let refused = client
         .post(format!("{url}/swarm"))
