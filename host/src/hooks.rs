@@ -42,6 +42,9 @@ enum Command {
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests that may wait for a slow request listener; more are dropped and counted.
 pub const LISTENER_QUEUE: usize = 10_000;
+/// How long the listener may go on with the requests still queued when a test stops; those
+/// it has not reached by then are dropped, so that `test_stop` and the end come on time.
+pub const LISTENER_DRAIN: Duration = Duration::from_secs(2);
 
 /// The requests on their way to the listener.
 #[derive(Default)]
@@ -52,6 +55,20 @@ struct ListenerQueue {
     dropped: AtomicU64,
     /// Set while no test runs: requests are dropped rather than queued.
     closed: AtomicBool,
+    /// Once closed: until when queued requests still go to the listener.
+    drain_until: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl ListenerQueue {
+    /// Whether a queued request taken now is to be dropped rather than passed on.
+    fn past_drain(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+            && self
+                .drain_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none_or(|until| tokio::time::Instant::now() > until)
+    }
 }
 
 /// A handle to the hooks instance; dropping every handle ends its task.
@@ -211,13 +228,22 @@ impl GuestHooks {
         self.queue.closed.store(false, Ordering::Relaxed);
     }
 
-    /// The test stopped: requests still waiting for the listener are dropped (so that
-    /// `test_stop` runs now, not after them), as are any recorded from now on. Returns how
-    /// many requests were dropped in all since the last call, for the log.
-    pub fn close_listener(&self) -> u64 {
+    /// The test stopped: requests recorded from now on are dropped, and those still queued
+    /// go to the listener for at most [`LISTENER_DRAIN`] more (then they are dropped too, so
+    /// that `test_stop`, queued behind them, runs on time).
+    pub fn close_listener(&self) {
+        let until = tokio::time::Instant::now() + LISTENER_DRAIN;
+        *self
+            .queue
+            .drain_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(until);
         self.queue.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// How many requests were dropped since the last call (for the log).
+    pub fn take_dropped_requests(&self) -> u64 {
         self.queue.dropped.swap(0, Ordering::Relaxed)
-            + self.queue.waiting.load(Ordering::Relaxed) as u64
     }
 
     /// On a worker: the data the component attaches to a report, if it declared
@@ -259,8 +285,9 @@ async fn serve(
     while let Some(command) = commands.recv().await {
         if let Command::Request(_) = &command {
             queue.waiting.fetch_sub(1, Ordering::Relaxed);
-            if queue.closed.load(Ordering::Relaxed) {
-                continue; // counted as dropped by `close_listener`
+            if queue.past_drain() {
+                queue.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
         }
         if broken {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod dist;
 pub mod events;
+pub mod files;
 pub mod headless;
 pub mod hooks;
 pub mod http;

@@ -391,17 +391,21 @@ impl TestSession {
         active.ramp.abort();
         active.runner.stop().await;
         if let Some(hooks) = &self.hooks {
-            let dropped = hooks.close_listener();
+            hooks.close_listener();
+        }
+        self.call_logged(Hook::TestStop).await;
+        if let Some(hooks) = &self.hooks {
+            let dropped = hooks.take_dropped_requests();
             if dropped > 0 && hooks.wants_requests() {
                 tracing::warn!(
                     target: "locust.main",
                     "the request listener fell behind: {dropped} requests were not passed to it \
-                     (at most {} wait for it; the rest, and those waiting at the stop, are dropped)",
-                    crate::hooks::LISTENER_QUEUE
+                     (at most {} wait for it, and it gets {} s after the stop for those)",
+                    crate::hooks::LISTENER_QUEUE,
+                    crate::hooks::LISTENER_DRAIN.as_secs()
                 );
             }
         }
-        self.call_logged(Hook::TestStop).await;
         self.events.fire_test_stop();
         *lock(&self.finished) = RunnerState::Stopped;
         *lock(&self.current) = None;

@@ -264,6 +264,8 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::C
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        // Compiled components are cached for the suite in target/, not in the user's home.
+        .env("XDG_CACHE_HOME", root().join("target").join("test-cache"))
         .env_remove("REQUESTS_CA_BUNDLE")
         .env_remove("SSL_CERT_FILE")
         .envs(env.iter().copied())

@@ -8,6 +8,7 @@ mod webdriver;
 mod bad_input;
 mod browser;
 mod build;
+mod compiled_cache;
 mod distributed;
 mod examples;
 mod hostile;

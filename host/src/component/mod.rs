@@ -14,6 +14,7 @@
 
 mod bindings;
 mod build;
+mod compiled;
 mod guest_imports;
 mod http_import;
 mod responses;
@@ -22,7 +23,7 @@ mod state;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use bindings::types::{
@@ -209,7 +210,8 @@ impl TestComponent {
             ));
         }
         let engine = engine_for(&limits)?;
-        let component = Component::from_binary(&engine, bytes)
+        let hash = hash_of(bytes);
+        let component = compiled::compile(&engine, bytes, &hash)
             .map_err(|error| not_a_component(&format!("{error:#}")))?;
         let mut linker = Linker::<UserState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -236,7 +238,7 @@ impl TestComponent {
             engine,
             pre,
             limits,
-            hash: hash_of(bytes),
+            hash,
             bytes: bytes.into(),
         })
     }

@@ -3,7 +3,7 @@
 //! a [`LocalRunner`], and sends statistics every 2 seconds and heartbeats every second.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,12 +74,8 @@ struct ComponentCache {
 
 impl ComponentCache {
     fn open() -> Self {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|dir| !dir.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")));
         Self {
-            dir: base.map(|base| base.join("locust").join("components")),
+            dir: crate::files::cache_folder("components"),
             memory: BTreeMap::new(),
         }
     }
@@ -118,9 +114,8 @@ impl ComponentCache {
     fn put(&mut self, hash: &str, bytes: Arc<[u8]>) {
         self.memory.insert(hash.to_owned(), bytes.clone());
         let Some(dir) = &self.dir else { return };
-        let written = std::fs::create_dir_all(dir).and_then(|()| {
-            crate::stats::csv::replace_file(&dir.join(format!("{hash}.wasm")), &bytes)
-        });
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| crate::files::replace(&dir.join(format!("{hash}.wasm")), &bytes));
         if let Err(error) = written {
             tracing::debug!(target: "locust.runners", "not caching the component in {}: {error}", dir.display());
         }

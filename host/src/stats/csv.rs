@@ -199,15 +199,6 @@ pub fn history_rows(
         .collect()
 }
 
-/// Replace `path` with `content` atomically (several processes may write the same file).
-pub(crate) fn replace_file(path: &Path, content: &[u8]) -> io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, content)?;
-    std::fs::rename(&temporary, path)
-}
-
 /// Writes the three CSV files of a run.
 pub struct CsvWriter {
     prefix: PathBuf,
@@ -248,9 +239,9 @@ impl CsvWriter {
             self.history.write_record(&row)?;
         }
         self.history.flush()?;
-        replace_file(&self.path("_stats.csv"), &render_stats_csv(stats)?)?;
-        replace_file(&self.path("_failures.csv"), &render_failures_csv(stats)?)?;
-        replace_file(&self.path("_stats_history.csv"), self.history.get_ref())
+        crate::files::replace(&self.path("_stats.csv"), &render_stats_csv(stats)?)?;
+        crate::files::replace(&self.path("_failures.csv"), &render_failures_csv(stats)?)?;
+        crate::files::replace(&self.path("_stats_history.csv"), self.history.get_ref())
     }
 }
 
