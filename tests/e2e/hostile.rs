@@ -87,12 +87,15 @@ async fn a_test_stop_hook_that_never_returns_is_abandoned_at_its_deadline() {
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("TestStop hook did not return within 2 s (--hook-timeout); abandoned it"),
-        "{}",
-        run.stderr
+    logged_and_summarised(
+        &run,
+        "TestStop hook did not return within 2 s (--hook-timeout); abandoned it",
     );
+}
+
+/// `run` logged `text` and printed its summary with the `Light` users' requests.
+fn logged_and_summarised(run: &crate::harness::Run, text: &str) {
+    assert!(run.stderr.contains(text), "{}", run.stderr);
     assert!(
         run.requests("GET", "/d/light") > 0,
         "the summary: {}",
@@ -136,17 +139,7 @@ async fn a_signal_while_stopping_ends_the_run_at_once_with_its_statistics() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let run = stuck.signal_and_wait(signal).await;
         assert_eq!(run.code, code, "{signal}: {}", run.stderr);
-        assert!(
-            run.stderr
-                .contains("while stopping: not waiting for users and hooks"),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.requests("GET", "/d/light") > 0,
-            "the summary: {}",
-            run.stdout
-        );
+        logged_and_summarised(&run, "while stopping: not waiting for users and hooks");
     }
 }
 
