@@ -131,3 +131,16 @@ async fn a_rust_program_adds_its_own_web_routes() {
         .expect("get");
     assert_eq!(answer.text().await.expect("text"), "extended");
 }
+
+#[test]
+fn the_pool_is_sized_from_the_components_own_structure() {
+    let bytes = std::fs::read(fixture()).expect("the fixture");
+    let footprint = locust::component::footprint::of(&bytes).expect("it parses");
+    // A Rust guest for wasm32-wasip2: its module, the WASI adapter and the shims that link
+    // them; one memory of its own. Every other test loads it into a pool of exactly this size.
+    assert!((2..=8).contains(&footprint.core_instances), "{footprint:?}");
+    assert!(
+        footprint.memories >= 1 && footprint.tables >= 1,
+        "{footprint:?}"
+    );
+}

@@ -15,6 +15,7 @@
 mod bindings;
 mod build;
 mod compiled;
+pub mod footprint;
 mod guest_imports;
 mod http_import;
 mod responses;
@@ -35,6 +36,7 @@ pub use state::{ComponentOptions, UserIdentity, UserState};
 
 use crate::http::{HttpAgent, UrlBase};
 use bindings::{UserComponent, UserComponentPre};
+use footprint::Footprint;
 
 /// The world a user component must implement, with its version.
 pub const WORLD: &str = "locust:runtime/user-component@0.3.0";
@@ -134,18 +136,26 @@ pub struct TestComponent {
     bytes: std::sync::Arc<[u8]>,
 }
 
-fn engine_for(limits: &GuestLimits) -> Result<Engine, LoadError> {
+/// An engine whose pool holds `limits.max_instances` instances of a component with
+/// `footprint`.
+fn engine_for(limits: &GuestLimits, footprint: Footprint) -> Result<Engine, LoadError> {
     // Every pool slot takes memory mappings up front.
     crate::limits::raise_map_count_limit(u64::from(limits.max_instances));
     let mut pool = PoolingAllocationConfig::default();
     let instances = limits.max_instances.max(4);
+    let per_component = |count: u32| count.max(1);
+    let (cores, memories, tables) = (
+        per_component(footprint.core_instances),
+        per_component(footprint.memories),
+        per_component(footprint.tables),
+    );
     pool.total_component_instances(instances)
-        .total_core_instances(instances.saturating_mul(8))
-        .max_core_instances_per_component(8)
-        .total_memories(instances.saturating_mul(2))
-        .max_memories_per_component(2)
-        .total_tables(instances.saturating_mul(4))
-        .max_tables_per_component(4)
+        .total_core_instances(instances.saturating_mul(cores))
+        .max_core_instances_per_component(cores)
+        .total_memories(instances.saturating_mul(memories))
+        .max_memories_per_component(memories)
+        .total_tables(instances.saturating_mul(tables))
+        .max_tables_per_component(tables)
         .total_stacks(instances)
         .max_memory_size(limits.memory_bytes);
     let mut config = Config::new();
@@ -209,7 +219,9 @@ impl TestComponent {
                 "it is a core WebAssembly module, not a component; build it for wasm32-wasip2",
             ));
         }
-        let engine = engine_for(&limits)?;
+        let footprint = footprint::of(bytes)
+            .map_err(|error| not_a_component(&format!("it does not parse: {error}")))?;
+        let engine = engine_for(&limits, footprint)?;
         let hash = hash_of(bytes);
         let component = compiled::compile(&engine, bytes, &hash)
             .map_err(|error| not_a_component(&format!("{error:#}")))?;
