@@ -381,3 +381,24 @@ async fn a_wait_time_that_is_no_number_is_a_user_error_and_the_user_goes_on() {
     let requests = target.count("/bad-wait");
     assert!((2..=5).contains(&requests), "{requests} requests");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_guest_prints_lands_in_the_log_escaped() {
+    let target = Target::start().await;
+    let run = run_fixture(&target, &["Printing", "-u", "1", "-t", "1s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let printed = run
+        .stderr
+        .lines()
+        .find(|line| line.contains("hello from user"))
+        .unwrap_or_else(|| panic!("the print in the log: {}", run.stderr));
+    assert!(
+        printed.contains("locust.user") && printed.contains("Printing"),
+        "{printed}"
+    );
+    assert!(
+        run.stderr.contains("to stderr\\u{1b}[2J") && !run.stderr.contains('\x1b'),
+        "control characters are escaped: {}",
+        run.stderr
+    );
+}

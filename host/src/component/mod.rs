@@ -17,6 +17,7 @@ mod build;
 mod compiled;
 pub mod footprint;
 mod guest_imports;
+mod guest_output;
 mod http_import;
 mod responses;
 mod state;

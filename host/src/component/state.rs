@@ -2,6 +2,7 @@
 //! limits, and the simulated user's identity, HTTP session and reporter. The import
 //! implementations live in the sibling files, one per WIT interface.
 
+use super::guest_output::GuestOutput;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,10 +64,13 @@ impl UserState {
     /// State for a user (or the hooks instance) reporting to `reporter`, with at most
     /// `memory_bytes` of linear memory.
     pub fn new(identity: UserIdentity, reporter: Reporter, memory_bytes: usize) -> Self {
+        let (stdout, stderr) = GuestOutput::pair(identity.class.clone(), identity.id);
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .stdout(stdout)
+            .stderr(stderr)
             .build();
         Self {
             wasi,
