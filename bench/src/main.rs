@@ -67,7 +67,9 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             let seconds = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
-            run_all(seconds)
+            let result = run_all(seconds);
+            let _ = std::fs::remove_dir_all(cache_home());
+            result
         }
     }
 }
@@ -214,13 +216,22 @@ fn have(program: &str) -> bool {
 
 /// A command pinned to `cpu` with taskset when possible.
 fn pinned(cpu: u32, program: &Path) -> Command {
-    if have("taskset") {
+    let mut command = if have("taskset") {
         let mut command = Command::new("taskset");
         command.arg("-c").arg(cpu.to_string()).arg(program);
         command
     } else {
         Command::new(program)
-    }
+    };
+    command.env("XDG_CACHE_HOME", cache_home());
+    command
+}
+
+/// The cache folder of every `locust` this benchmark starts: its own, so that the figures do
+/// not depend on what the user's cache of compiled components holds.
+fn cache_home() -> &'static Path {
+    static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| std::env::temp_dir().join(format!("locust-bench-{}", std::process::id())))
 }
 
 /// CPU seconds used by this process's waited-for children so far (/proc/self/stat).
@@ -501,20 +512,28 @@ fn idle_run(
     result
 }
 
-/// CPU seconds `locust` takes to load (compile and describe) the component, from
-/// `locust --list`.
+/// CPU seconds `locust` takes to load (describe, and load the compiled code of) the
+/// component, from `locust --list`. The compiled code is cached, so the first `--list` of each
+/// engine configuration the runs use (the default, and `--user-memory 16` of the idle users)
+/// compiles it for them, and the second one is measured.
 fn startup_cpu(locust: &Path, component: &Path) -> anyhow::Result<f64> {
-    let before = children_cpu()?;
-    let status = pinned(0, locust)
-        .arg("-f")
-        .arg(component)
-        .arg("--list")
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("locust --list failed");
-    }
-    Ok(children_cpu()? - before)
+    let list = |extra: &[&str]| -> anyhow::Result<f64> {
+        let before = children_cpu()?;
+        let status = pinned(0, locust)
+            .arg("-f")
+            .arg(component)
+            .arg("--list")
+            .args(extra)
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("locust --list failed");
+        }
+        Ok(children_cpu()? - before)
+    };
+    list(&["--user-memory", "16"])?;
+    list(&[])?;
+    list(&[])
 }
 
 /// Users of the paced run, each waiting [`PACED_WAIT`] between requests.
