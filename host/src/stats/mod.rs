@@ -139,10 +139,12 @@ struct Shard {
 }
 
 impl Shard {
-    fn knows(&self, method: &str, name: &str) -> bool {
+    /// The entry of `method name`, if this shard has one.
+    fn known(&mut self, method: &str, name: &str) -> Option<&mut StatsEntry> {
         self.entries
-            .get(name)
-            .is_some_and(|by_method| by_method.iter().any(|entry| entry.method == method))
+            .get_mut(name)?
+            .iter_mut()
+            .find(|entry| entry.method == method)
     }
 
     fn entry(&mut self, method: &str, name: &str) -> &mut StatsEntry {
@@ -260,14 +262,21 @@ impl Stats {
     ) {
         let now = unix_now();
         self.with_shard(|shard| {
-            let name = if shard.knows(method, name) {
-                name
-            } else {
-                lock(&self.inner.names).admit(method, name)
+            // One lookup for a name the thread has seen; the registry only for a new one.
+            let failed = error.is_some();
+            let name = match shard.known(method, name) {
+                Some(entry) => {
+                    entry.record(response_time, length, failed, now);
+                    name
+                }
+                None => {
+                    let name = lock(&self.inner.names).admit(method, name);
+                    shard
+                        .entry(method, name)
+                        .record(response_time, length, failed, now);
+                    name
+                }
             };
-            shard
-                .entry(method, name)
-                .record(response_time, length, error.is_some(), now);
             if let Some(error) = error {
                 let key = ErrorKey {
                     method: method.to_owned(),
