@@ -4,8 +4,8 @@
 //!
 //! Nothing a hook does can hold a run up: a call past its deadline (`--hook-timeout`) is
 //! abandoned, and later calls are refused at once, since the instance is still busy with it;
-//! requests wait for the listener in a bounded queue, and those that do not fit, or are still
-//! waiting when the test stops, are dropped and counted.
+//! requests wait for the listener in a bounded queue; those that do not fit, or that it has not
+//! reached 2 s after the test stops, are dropped and counted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -58,17 +58,16 @@ impl Writer {
 
 /// `line` as one line of text: invalid UTF-8 replaced, control characters escaped.
 fn printable(line: &[u8]) -> String {
-    String::from_utf8_lossy(line)
-        .trim_end_matches('\r')
-        .chars()
-        .flat_map(|character| {
-            if character.is_control() {
-                character.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![character]
-            }
-        })
-        .collect()
+    let text = String::from_utf8_lossy(line);
+    let mut out = String::with_capacity(text.len());
+    for character in text.trim_end_matches('\r').chars() {
+        if character.is_control() {
+            out.extend(character.escape_default());
+        } else {
+            out.push(character);
+        }
+    }
+    out
 }
 
 /// A user's standard output or error.

@@ -355,16 +355,22 @@ impl HttpSession {
         if declared.is_some_and(|length| length > limit as u64) {
             return Err(too_large("is declared larger than"));
         }
-        let body = drive(driver, read_body(body, limit))
+        // Counted as it streams: past the limit the read fails, having buffered no more.
+        let limited = http_body_util::Limited::new(body, limit);
+        let body = drive(driver, limited.collect())
             .await
-            .map_err(|error| match error {
-                BodyError::TooLarge => too_large("is larger than"),
-                BodyError::Read(error) => SendError::Other(format!(
-                    "reading the body from {} failed: {}",
-                    request.url,
-                    with_causes(&error)
-                )),
-            })?;
+            .map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    too_large("is larger than")
+                } else {
+                    SendError::Other(format!(
+                        "reading the body from {} failed: {}",
+                        request.url,
+                        with_causes(error.as_ref())
+                    ))
+                }
+            })?
+            .to_bytes();
         let body = decode(&parts.headers, body, limit).map_err(|error| match error {
             DecodeError::TooLarge => too_large("decompresses to more than"),
             DecodeError::Invalid(message) => SendError::Other(message),
@@ -478,39 +484,6 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) -> Result<(), 
         .map_err(|_| format!("invalid value for header `{name}`: {value:?}"))?;
     headers.insert(name, value);
     Ok(())
-}
-
-enum BodyError {
-    TooLarge,
-    Read(hyper::Error),
-}
-
-/// Read a whole body, failing as soon as it passes `limit` bytes (nothing more is buffered).
-async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    let mut body = std::pin::pin!(body);
-    let mut first: Option<Bytes> = None;
-    let mut joined: Vec<u8> = Vec::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
-            continue; // trailers
-        };
-        total = total.saturating_add(data.len());
-        if total > limit {
-            return Err(BodyError::TooLarge);
-        }
-        // Most bodies arrive in one frame: keep it as it is; join only when there are more.
-        match first.take() {
-            None if joined.is_empty() => first = Some(data),
-            None => joined.extend_from_slice(&data),
-            Some(head) => {
-                joined.reserve(head.len() + data.len());
-                joined.extend_from_slice(&head);
-                joined.extend_from_slice(&data);
-            }
-        }
-    }
-    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// An error with the chain of its causes: `connection error: connection reset by peer`
