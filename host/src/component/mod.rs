@@ -19,6 +19,7 @@ pub mod footprint;
 mod guest_imports;
 mod guest_output;
 mod http_import;
+pub mod python;
 mod responses;
 mod state;
 
@@ -102,6 +103,14 @@ pub enum LoadError {
     /// Cargo failed to build the guest crate.
     #[error("building the guest crate in {0} failed; cargo's errors are above")]
     Build(PathBuf),
+    /// Importing a Python locustfile failed while it was built into a component.
+    #[error("{path} could not be built into a component; importing it failed:\n{error}")]
+    Python {
+        /// The locustfile.
+        path: PathBuf,
+        /// The Python traceback.
+        error: String,
+    },
     /// The engine could not be configured or the file could not be read.
     #[error("{0}")]
     Setup(String),
@@ -183,7 +192,9 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
     if !path.exists() {
         return Err(LoadError::Missing(path.to_owned()));
     }
-    let wasm = if path.is_dir() {
+    let wasm = if python::is_python(path) {
+        python::build_locustfile(path)?
+    } else if path.is_dir() {
         build::build_guest_crate(path)?
     } else {
         path.to_owned()

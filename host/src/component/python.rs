@@ -1,0 +1,421 @@
+//! Builds a Python locustfile (`-f locustfile.py`, or a directory holding one) into a user
+//! component with componentize-py, and caches the result by content hash.
+//!
+//! The Python SDK (`guest-sdk/python`) and the WIT contract are embedded in this binary, so
+//! SDK, contract and host always match; componentize-py is the only tool to install. The
+//! component is named by a SHA-256 of everything that goes into it: the tool's version, the
+//! SDK, the contract, and every file under the locustfile's folder (and under each
+//! `PYTHONPATH` folder). A hit costs a walk of those folders and no build.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use super::LoadError;
+use crate::files;
+
+/// The componentize-py release the SDK is built and tested with.
+pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+/// Releases whose version starts with this are accepted.
+const COMPATIBLE_SERIES: &str = "0.25.";
+
+macro_rules! sdk_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk/python/", $path)),
+        )
+    };
+}
+
+/// The files of `guest-sdk/python`, by path below it.
+const SDK: &[(&str, &str)] = &[
+    sdk_file!("locust/__init__.py"),
+    sdk_file!("locust/_runtime.py"),
+    sdk_file!("locust/clients.py"),
+    sdk_file!("locust/env.py"),
+    sdk_file!("locust/event.py"),
+    sdk_file!("locust/exception.py"),
+    sdk_file!("locust/task.py"),
+    sdk_file!("locust/user.py"),
+    sdk_file!("locust/wait_time.py"),
+    sdk_file!("locust/contrib/__init__.py"),
+    sdk_file!("locust/contrib/fasthttp.py"),
+    sdk_file!("gevent/__init__.py"),
+    sdk_file!("gevent/pool.py"),
+];
+
+
+/// The contract every component implements.
+const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/locust.wit"));
+
+/// The module componentize-py builds from: it imports the locustfile (at build time) and
+/// names the classes that implement the exported interfaces.
+const ENTRY_MODULE: &str = "locust_entry";
+
+/// Folders never part of a locustfile project.
+const SKIPPED_FOLDERS: &[&str] = &["__pycache__", "node_modules", "target", "venv", "site-packages"];
+/// Most bytes of project files to hash and bundle.
+const MAX_PROJECT_BYTES: u64 = 64 << 20;
+/// Most project files.
+const MAX_PROJECT_FILES: usize = 5_000;
+
+/// Whether `path` names a Python locustfile: a `.py` file, or a directory with a
+/// `locustfile.py` and no `Cargo.toml`.
+pub fn is_python(path: &Path) -> bool {
+    if path.is_dir() {
+        path.join("locustfile.py").is_file() && !path.join("Cargo.toml").exists()
+    } else {
+        path.extension().is_some_and(|ext| ext == "py")
+    }
+}
+
+/// Build the locustfile at `path` (a file, or a directory holding `locustfile.py`) and return
+/// the component's path in the cache, building only when nothing matching is cached.
+pub fn build_locustfile(path: &Path) -> Result<PathBuf, LoadError> {
+    let file = if path.is_dir() {
+        path.join("locustfile.py")
+    } else {
+        path.to_owned()
+    };
+    let file = file.canonicalize().unwrap_or(file);
+    let module = module_name(&file)?;
+    let project = file.parent().unwrap_or(Path::new("/")).to_owned();
+    let tool = Tool::find(&file)?;
+    let search_path = python_path();
+    let mut key = Sha256::new();
+    key.update(b"locust python component 1\0");
+    key.update(tool.version.as_bytes());
+    key.update(WIT.as_bytes());
+    for (name, text) in SDK {
+        hash_entry(&mut key, name, text.as_bytes());
+    }
+    key.update(module.as_bytes());
+    for folder in std::iter::once(&project).chain(&search_path) {
+        hash_folder(&mut key, folder)?;
+    }
+    let key = format!("{:x}", key.finalize());
+    let cache = files::cache_folder("python").ok_or_else(|| {
+        LoadError::Setup("no cache folder for the built component: set HOME or XDG_CACHE_HOME".to_owned())
+    })?;
+    std::fs::create_dir_all(&cache).map_err(|error| {
+        LoadError::Setup(format!("could not create {}: {error}", cache.display()))
+    })?;
+    let component = cache.join(format!("{key}.wasm"));
+    if component.is_file() {
+        return Ok(component);
+    }
+    // One build per component at a time: others wait, then find it cached.
+    let lock = File::create(cache.join(format!("{key}.lock")))
+        .and_then(|lock| lock.lock().map(|()| lock))
+        .map_err(|error| LoadError::Setup(format!("could not lock the build of {}: {error}", file.display())))?;
+    if !component.is_file() {
+        build(&tool, &file, &module, &project, &search_path, &component)?;
+    }
+    drop(lock);
+    let _ = std::fs::remove_file(cache.join(format!("{key}.lock")));
+    Ok(component)
+}
+
+/// The locustfile's module name: its file name without `.py`, a Python identifier that does
+/// not hide one of the SDK's modules.
+fn module_name(file: &Path) -> Result<String, LoadError> {
+    let stem = file
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or_default();
+    let identifier = stem
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let reserved = ["locust", "gevent", ENTRY_MODULE].contains(&stem);
+    if !identifier || reserved {
+        return Err(LoadError::NotAComponent {
+            path: file.to_owned(),
+            reason: format!(
+                "a locustfile is imported as a Python module, so its name must be a Python \
+                 identifier other than locust, gevent or {ENTRY_MODULE}; rename it (e.g. \
+                 locustfile.py)"
+            ),
+        });
+    }
+    Ok(stem.to_owned())
+}
+
+/// Folders named by `PYTHONPATH`, bundled with the locustfile's own.
+fn python_path() -> Vec<PathBuf> {
+    std::env::var_os("PYTHONPATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .filter(|dir| dir.is_dir())
+                .map(|dir| dir.canonicalize().unwrap_or(dir))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn hash_entry(key: &mut Sha256, name: &str, content: &[u8]) {
+    key.update((name.len() as u64).to_le_bytes());
+    key.update(name.as_bytes());
+    key.update((content.len() as u64).to_le_bytes());
+    key.update(content);
+}
+
+/// Hash every file under `folder` (sorted, hidden and tool folders skipped) into `key`.
+fn hash_folder(key: &mut Sha256, folder: &Path) -> Result<(), LoadError> {
+    let mut pending = vec![folder.to_owned()];
+    let (mut count, mut bytes) = (0usize, 0u64);
+    let too_big = || {
+        LoadError::NotAComponent {
+            path: folder.to_owned(),
+            reason: format!(
+                "the locustfile's folder is bundled into the component, and this one holds more \
+                 than {MAX_PROJECT_FILES} files or {} MiB; put the locustfile and its modules in \
+                 a folder of their own",
+                MAX_PROJECT_BYTES >> 20
+            ),
+        }
+    };
+    key.update(folder.as_os_str().as_encoded_bytes());
+    while let Some(dir) = pending.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|error| LoadError::Setup(format!("could not read {}: {error}", dir.display())))?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if !name.starts_with('.') && !SKIPPED_FOLDERS.contains(&name.as_ref()) {
+                    pending.push(path);
+                }
+            } else if kind.is_file() && !name.ends_with(".pyc") {
+                count += 1;
+                bytes += entry.metadata().map(|meta| meta.len()).unwrap_or(0);
+                if count > MAX_PROJECT_FILES || bytes > MAX_PROJECT_BYTES {
+                    return Err(too_big());
+                }
+                let content = std::fs::read(&path).map_err(|error| {
+                    LoadError::Setup(format!("could not read {}: {error}", path.display()))
+                })?;
+                let relative = path.strip_prefix(folder).unwrap_or(&path);
+                hash_entry(key, &relative.to_string_lossy(), &content);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How to run componentize-py, and its version.
+struct Tool {
+    program: PathBuf,
+    prefix: Vec<String>,
+    version: String,
+}
+
+impl Tool {
+    /// `componentize-py` on PATH, else the module in `python3`; an error saying how to
+    /// install it when neither works or the version is not one the SDK supports.
+    fn find(locustfile: &Path) -> Result<Self, LoadError> {
+        let candidates = [
+            (PathBuf::from("componentize-py"), vec![]),
+            (
+                PathBuf::from("python3"),
+                vec![
+                    "-c".to_owned(),
+                    "import sys, componentize_py; sys.argv[0] = 'componentize-py'; componentize_py.script()"
+                        .to_owned(),
+                ],
+            ),
+        ];
+        for (program, prefix) in candidates {
+            let Ok(output) = Command::new(&program)
+                .args(&prefix)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+            else {
+                continue;
+            };
+            if !output.status.success() {
+                continue;
+            }
+            let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            let number = version.rsplit(' ').next().unwrap_or_default();
+            if !number.starts_with(COMPATIBLE_SERIES) {
+                return Err(LoadError::Toolchain(format!(
+                    "{} needs componentize-py {COMPATIBLE_SERIES}x to become a WebAssembly \
+                     component, and {} is {version}: install the supported release with \
+                     `python3 -m pip install componentize-py=={COMPONENTIZE_PY_VERSION}`",
+                    locustfile.display(),
+                    program.display()
+                )));
+            }
+            return Ok(Self {
+                program,
+                prefix,
+                version,
+            });
+        }
+        Err(LoadError::Toolchain(format!(
+            "{} needs componentize-py {COMPATIBLE_SERIES}x to become a WebAssembly component. \
+             Install it with `python3 -m pip install componentize-py=={COMPONENTIZE_PY_VERSION}` \
+             (any Python >= 3.10; it is only needed to build), or pass a component built \
+             elsewhere: -f locustfile.wasm",
+            locustfile.display()
+        )))
+    }
+}
+
+/// Run componentize-py on the locustfile, writing the component to `component`.
+fn build(
+    tool: &Tool,
+    file: &Path,
+    module: &str,
+    project: &Path,
+    search_path: &[PathBuf],
+    component: &Path,
+) -> Result<(), LoadError> {
+    let setup = |error: std::io::Error| {
+        LoadError::Setup(format!("could not prepare the build of {}: {error}", file.display()))
+    };
+    // Under the build lock: no other process uses this folder.
+    let work = Workspace(component.with_extension("build"));
+    let _ = std::fs::remove_dir_all(work.path());
+    let sdk = work.path().join("sdk");
+    for (name, text) in SDK {
+        let path = sdk.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(setup)?;
+        }
+        std::fs::write(&path, text).map_err(setup)?;
+    }
+    let entry = work.path().join("entry");
+    std::fs::create_dir_all(&entry).map_err(setup)?;
+    std::fs::write(
+        entry.join(format!("{ENTRY_MODULE}.py")),
+        format!(
+            "import locust._runtime as _runtime\n\
+             _runtime.load({module:?})\n\
+             User = _runtime.UserExports\n\
+             Hooks = _runtime.HookExports\n"
+        ),
+    )
+    .map_err(setup)?;
+    let wit = work.path().join("wit");
+    std::fs::create_dir_all(&wit).map_err(setup)?;
+    std::fs::write(wit.join("locust.wit"), WIT).map_err(setup)?;
+    let output = work.path().join("component.wasm");
+    tracing::info!(target: "locust.main", "building {} into a component with {}", file.display(), tool.version);
+    let mut command = Command::new(&tool.program);
+    command
+        .args(&tool.prefix)
+        .arg("--wit-path")
+        .arg(&wit)
+        .args(["--world", "user-component", "componentize", ENTRY_MODULE])
+        .arg("--python-path")
+        .arg(&entry)
+        .arg("--python-path")
+        .arg(&sdk)
+        .arg("--python-path")
+        .arg(project);
+    for folder in search_path {
+        command.arg("--python-path").arg(folder);
+    }
+    let result = command
+        .arg("--output")
+        .arg(&output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|error| LoadError::Toolchain(format!("could not run componentize-py ({error})")))?;
+    if !result.status.success() {
+        return Err(LoadError::Python {
+            path: file.to_owned(),
+            error: python_error(&String::from_utf8_lossy(&result.stderr), work.path()),
+        });
+    }
+    std::fs::rename(&output, component).map_err(setup)
+}
+
+/// A build's scratch folder, removed when the build ends.
+struct Workspace(PathBuf);
+
+impl Workspace {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What to show of componentize-py's error output: the Python traceback of the locustfile,
+/// without the frames of the build's own machinery, paths made readable.
+fn python_error(stderr: &str, work: &Path) -> String {
+    let work = format!("{}/", work.display());
+    let text = stderr.replace(&work, "");
+    let start = text
+        .find("Traceback (most recent call last)")
+        .unwrap_or_default();
+    let lines: Vec<&str> = text[start..]
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| !line.starts_with("Caused by") && !line.trim_start().starts_with("0:"))
+        .collect();
+    let kept = lines.len().min(40);
+    lines[lines.len() - kept..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_of_the_sdk_is_embedded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/python");
+        let mut found = Vec::new();
+        let mut pending = vec![root.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "py") {
+                    found.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        found.sort();
+        let mut embedded: Vec<String> = SDK.iter().map(|(name, _)| (*name).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(found, embedded, "list every SDK file in python::SDK");
+    }
+
+    #[test]
+    fn module_names_are_python_identifiers() {
+        assert_eq!(module_name(Path::new("/x/locustfile.py")).unwrap(), "locustfile");
+        assert_eq!(module_name(Path::new("/x/api_test.py")).unwrap(), "api_test");
+        for bad in ["/x/my-test.py", "/x/1st.py", "/x/locust.py", "/x/gevent.py"] {
+            let error = module_name(Path::new(bad)).unwrap_err().to_string();
+            assert!(error.contains("rename it"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn python_paths_are_recognised() {
+        assert!(is_python(Path::new("tests/locustfile.py")));
+        assert!(!is_python(Path::new("tests/app.wasm")));
+    }
+}
