@@ -17,6 +17,7 @@ mod library;
 mod lifecycle;
 mod options;
 mod output;
+mod python;
 mod scheduling;
 mod tls;
 mod web;

@@ -130,3 +130,85 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
 }
+
+/// The folder whose `bin/` holds `componentize-py`: a virtual environment in
+/// `target/tools/python`, made with the machine's `python3` and filled from PyPI on first use
+/// (Debian's `python3` and `python3-venv` are installed first where they are missing).
+pub fn componentize_py() -> &'static Path {
+    static TOOL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    TOOL.get_or_init(provision_componentize_py)
+        .as_ref()
+        .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+fn provision_componentize_py() -> Result<PathBuf, String> {
+    let version = locust::component::python::COMPONENTIZE_PY_VERSION;
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/python");
+    let bin = venv.join("bin");
+    let installed = || {
+        Command::new(bin.join("componentize-py"))
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .ends_with(version)
+            })
+    };
+    if installed() {
+        return Ok(bin);
+    }
+    let who = "the Python tests";
+    let venv_works = || {
+        Command::new("python3")
+            .args(["-c", "import venv, ensurepip"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !venv_works() {
+        debian_packages(&["python3", "python3-venv"], who)?;
+    }
+    eprintln!(
+        "provisioning: installing componentize-py {version} into {}",
+        venv.display()
+    );
+    let run = |command: &mut Command, what: &str| -> Result<(), String> {
+        let output = command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| format!("{who} could not run {what} ({error})"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let cause = stderr.lines().rev().find(|line| !line.trim().is_empty());
+        let cause = cause.unwrap_or("no message").trim();
+        let venv = venv.display();
+        Err(format!(
+            "{who} need componentize-py {version}, and {what} failed ({cause}): run `python3 -m \
+             venv {venv} && {venv}/bin/pip install componentize-py=={version}` by hand and \
+             re-run `cargo test`"
+        ))
+    };
+    let _ = std::fs::remove_dir_all(&venv);
+    run(
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        "`python3 -m venv`",
+    )?;
+    run(
+        Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("componentize-py=={version}")),
+        "`pip install`",
+    )?;
+    if installed() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{who}: componentize-py was installed into {} but does not run",
+            venv.display()
+        ))
+    }
+}

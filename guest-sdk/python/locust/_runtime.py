@@ -12,6 +12,7 @@ would be lost. Every exception becomes a ``task-error`` (with its traceback), a 
 
 import gc
 import importlib
+import importlib.util
 import json
 import linecache
 import logging
@@ -46,6 +47,10 @@ PRELOADED = (
     "pprint queue random re secrets shlex statistics string struct textwrap time timeit "
     "typing unicodedata urllib.parse uuid xml.etree.ElementTree xml.dom.minidom zlib"
 ).split()
+
+# Around the traceback of a locustfile that fails to import, for the host to find.
+ERROR_START = "--- locustfile error ---"
+ERROR_END = "--- end of locustfile error ---"
 
 _DONE = _types.TaskOutcome.DONE
 _MAX_DEPTH = 32
@@ -93,15 +98,31 @@ class _HostLogHandler(logging.Handler):
 
 def load(module_name):
     """Import the locustfile ``module_name`` and describe it (run once, at build time)."""
-    global _description, _project
+    global _project
     for name in PRELOADED:
         importlib.import_module(name)
     sys.stdout.reconfigure(line_buffering=True)
     root = logging.getLogger()
     root.addHandler(_HostLogHandler())
     root.setLevel(logging.INFO)
-    module = importlib.import_module(module_name)
-    _project = os.path.dirname(getattr(module, "__file__", "") or "") + "/"
+    spec = importlib.util.find_spec(module_name)
+    _project = os.path.dirname((spec and spec.origin) or "") + "/"
+    try:
+        module = importlib.import_module(module_name)
+        _describe(module, module_name)
+    except BaseException as exception:
+        # The host shows what is between the marks: the locustfile's own traceback.
+        text = _error(exception).value.traceback
+        sys.stderr.write(f"{ERROR_START}\n{text}{ERROR_END}\n")
+        raise
+    _keep_sources()
+    gc.collect()
+    gc.freeze()
+
+
+def _describe(module, module_name):
+    """Collect the user classes, options and listeners of the imported locustfile."""
+    global _description
     parser = CommandLineParser()
     _events.init_command_line_parser.fire(parser=parser)
     _options.update(parser.options)
@@ -140,9 +161,6 @@ def load(module_name):
     for name in ("user_error", "spawning_complete", "reset_stats"):
         if getattr(_events, name):
             _unfired.append(name)
-    _keep_sources()
-    gc.collect()
-    gc.freeze()
 
 
 def _weight(cls):
@@ -273,14 +291,20 @@ def _error(exception):
     locustfile's frames on (paths relative to the locustfile's folder)."""
     message = f"{type(exception).__name__}: {exception}".rstrip(": ")
     frames = exception.__traceback__
-    while frames is not None and frames.tb_frame.f_globals.get("__name__", "").startswith(
-        "locust._"
-    ):
+    while frames is not None and _is_machinery(frames.tb_frame):
         frames = frames.tb_next
     text = "".join(traceback.format_exception(type(exception), exception, frames))
     if _project:
         text = text.replace(_project, "")
     return Err(_types.TaskError(message, text))
+
+
+def _is_machinery(frame):
+    """Frames of the SDK's glue and of the import system, left out of tracebacks."""
+    name = frame.f_globals.get("__name__", "")
+    return name.startswith(("locust._", "importlib")) or frame.f_code.co_filename.startswith(
+        "<frozen "
+    )
 
 
 def _outcome(call):

@@ -16,6 +16,7 @@ mod bindings;
 mod build;
 mod compiled;
 pub mod footprint;
+mod function_cache;
 mod guest_imports;
 mod guest_output;
 mod http_import;
@@ -179,6 +180,13 @@ fn engine_for(limits: &GuestLimits, footprint: Footprint) -> Result<Engine, Load
         .memory_guard_size(GUARD_BYTES)
         .memory_reservation_for_growth(0)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if let Some(cache) = function_cache::FunctionCache::open() {
+        config
+            .enable_incremental_compilation(std::sync::Arc::new(cache))
+            .map_err(|error| {
+                LoadError::Setup(format!("could not set up the compiler cache: {error:#}"))
+            })?;
+    }
     Engine::new(&config).map_err(|error| {
         LoadError::Setup(format!(
             "could not set up the WebAssembly engine: {error:#}"

@@ -25,7 +25,11 @@ macro_rules! sdk_file {
     ($path:literal) => {
         (
             $path,
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk/python/", $path)),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../guest-sdk/python/",
+                $path
+            )),
         )
     };
 }
@@ -47,7 +51,6 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("gevent/pool.py"),
 ];
 
-
 /// The contract every component implements.
 const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/locust.wit"));
 
@@ -56,7 +59,13 @@ const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/locu
 const ENTRY_MODULE: &str = "locust_entry";
 
 /// Folders never part of a locustfile project.
-const SKIPPED_FOLDERS: &[&str] = &["__pycache__", "node_modules", "target", "venv", "site-packages"];
+const SKIPPED_FOLDERS: &[&str] = &[
+    "__pycache__",
+    "node_modules",
+    "target",
+    "venv",
+    "site-packages",
+];
 /// Most bytes of project files to hash and bundle.
 const MAX_PROJECT_BYTES: u64 = 64 << 20;
 /// Most project files.
@@ -98,7 +107,9 @@ pub fn build_locustfile(path: &Path) -> Result<PathBuf, LoadError> {
     }
     let key = format!("{:x}", key.finalize());
     let cache = files::cache_folder("python").ok_or_else(|| {
-        LoadError::Setup("no cache folder for the built component: set HOME or XDG_CACHE_HOME".to_owned())
+        LoadError::Setup(
+            "no cache folder for the built component: set HOME or XDG_CACHE_HOME".to_owned(),
+        )
     })?;
     std::fs::create_dir_all(&cache).map_err(|error| {
         LoadError::Setup(format!("could not create {}: {error}", cache.display()))
@@ -110,7 +121,12 @@ pub fn build_locustfile(path: &Path) -> Result<PathBuf, LoadError> {
     // One build per component at a time: others wait, then find it cached.
     let lock = File::create(cache.join(format!("{key}.lock")))
         .and_then(|lock| lock.lock().map(|()| lock))
-        .map_err(|error| LoadError::Setup(format!("could not lock the build of {}: {error}", file.display())))?;
+        .map_err(|error| {
+            LoadError::Setup(format!(
+                "could not lock the build of {}: {error}",
+                file.display()
+            ))
+        })?;
     if !component.is_file() {
         build(&tool, &file, &module, &project, &search_path, &component)?;
     }
@@ -168,21 +184,21 @@ fn hash_entry(key: &mut Sha256, name: &str, content: &[u8]) {
 fn hash_folder(key: &mut Sha256, folder: &Path) -> Result<(), LoadError> {
     let mut pending = vec![folder.to_owned()];
     let (mut count, mut bytes) = (0usize, 0u64);
-    let too_big = || {
-        LoadError::NotAComponent {
-            path: folder.to_owned(),
-            reason: format!(
-                "the locustfile's folder is bundled into the component, and this one holds more \
+    let too_big = || LoadError::NotAComponent {
+        path: folder.to_owned(),
+        reason: format!(
+            "the locustfile's folder is bundled into the component, and this one holds more \
                  than {MAX_PROJECT_FILES} files or {} MiB; put the locustfile and its modules in \
                  a folder of their own",
-                MAX_PROJECT_BYTES >> 20
-            ),
-        }
+            MAX_PROJECT_BYTES >> 20
+        ),
     };
     key.update(folder.as_os_str().as_encoded_bytes());
     while let Some(dir) = pending.pop() {
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|error| LoadError::Setup(format!("could not read {}: {error}", dir.display())))?
+            .map_err(|error| {
+                LoadError::Setup(format!("could not read {}: {error}", dir.display()))
+            })?
             .filter_map(Result::ok)
             .collect();
         entries.sort_by_key(|entry| entry.file_name());
@@ -190,7 +206,9 @@ fn hash_folder(key: &mut Sha256, folder: &Path) -> Result<(), LoadError> {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 if !name.starts_with('.') && !SKIPPED_FOLDERS.contains(&name.as_ref()) {
                     pending.push(path);
@@ -284,7 +302,10 @@ fn build(
     component: &Path,
 ) -> Result<(), LoadError> {
     let setup = |error: std::io::Error| {
-        LoadError::Setup(format!("could not prepare the build of {}: {error}", file.display()))
+        LoadError::Setup(format!(
+            "could not prepare the build of {}: {error}",
+            file.display()
+        ))
     };
     // Under the build lock: no other process uses this folder.
     let work = Workspace(component.with_extension("build"));
@@ -332,15 +353,19 @@ fn build(
     let result = command
         .arg("--output")
         .arg(&output)
+        // The tool's own Rust backtraces say nothing about the locustfile.
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|error| LoadError::Toolchain(format!("could not run componentize-py ({error})")))?;
+        .map_err(|error| {
+            LoadError::Toolchain(format!("could not run componentize-py ({error})"))
+        })?;
     if !result.status.success() {
         return Err(LoadError::Python {
             path: file.to_owned(),
-            error: python_error(&String::from_utf8_lossy(&result.stderr), work.path()),
+            error: python_error(&String::from_utf8_lossy(&result.stderr)),
         });
     }
     std::fs::rename(&output, component).map_err(setup)
@@ -361,21 +386,23 @@ impl Drop for Workspace {
     }
 }
 
-/// What to show of componentize-py's error output: the Python traceback of the locustfile,
-/// without the frames of the build's own machinery, paths made readable.
-fn python_error(stderr: &str, work: &Path) -> String {
-    let work = format!("{}/", work.display());
-    let text = stderr.replace(&work, "");
-    let start = text
-        .find("Traceback (most recent call last)")
-        .unwrap_or_default();
-    let lines: Vec<&str> = text[start..]
+/// Marks the SDK writes around the traceback of a locustfile that failed to import.
+const ERROR_START: &str = "--- locustfile error ---";
+const ERROR_END: &str = "--- end of locustfile error ---";
+
+/// What to show of componentize-py's error output: the locustfile's own traceback as the SDK
+/// marked it, else the last lines (a failure of the tool itself).
+fn python_error(stderr: &str) -> String {
+    if let Some((_, rest)) = stderr.rsplit_once(ERROR_START)
+        && let Some((traceback, _)) = rest.split_once(ERROR_END)
+    {
+        return traceback.trim_matches('\n').to_owned();
+    }
+    let lines: Vec<&str> = stderr
         .lines()
         .filter(|line| !line.trim().is_empty())
-        .filter(|line| !line.starts_with("Caused by") && !line.trim_start().starts_with("0:"))
         .collect();
-    let kept = lines.len().min(40);
-    lines[lines.len() - kept..].join("\n")
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 #[cfg(test)]
@@ -388,12 +415,17 @@ mod tests {
         let mut found = Vec::new();
         let mut pending = vec![root.clone()];
         while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+            for entry in std::fs::read_dir(dir).expect("the SDK folder").flatten() {
                 let path = entry.path();
                 if path.is_dir() {
                     pending.push(path);
                 } else if path.extension().is_some_and(|ext| ext == "py") {
-                    found.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+                    found.push(
+                        path.strip_prefix(&root)
+                            .expect("below the SDK folder")
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
                 }
             }
         }
@@ -405,12 +437,32 @@ mod tests {
 
     #[test]
     fn module_names_are_python_identifiers() {
-        assert_eq!(module_name(Path::new("/x/locustfile.py")).unwrap(), "locustfile");
-        assert_eq!(module_name(Path::new("/x/api_test.py")).unwrap(), "api_test");
+        assert_eq!(
+            module_name(Path::new("/x/locustfile.py")).expect("a module"),
+            "locustfile"
+        );
+        assert_eq!(
+            module_name(Path::new("/x/api_test.py")).expect("a module"),
+            "api_test"
+        );
         for bad in ["/x/my-test.py", "/x/1st.py", "/x/locust.py", "/x/gevent.py"] {
-            let error = module_name(Path::new(bad)).unwrap_err().to_string();
+            let error = module_name(Path::new(bad))
+                .expect_err("refused")
+                .to_string();
             assert!(error.contains("rename it"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn the_marked_traceback_is_what_is_shown() {
+        let stderr = format!(
+            "noise\n{ERROR_START}\n  File \"locustfile.py\", line 2\nSyntaxError: bad\n{ERROR_END}\nCaused by: x"
+        );
+        assert_eq!(
+            python_error(&stderr),
+            "  File \"locustfile.py\", line 2\nSyntaxError: bad"
+        );
+        assert_eq!(python_error("a\n\nb\n"), "a\nb");
     }
 
     #[test]

@@ -1,0 +1,659 @@
+//! Python locustfiles: the examples of Locust's documentation under examples/python, built
+//! with componentize-py (provisioned by the suite) and run by the real binary against a real
+//! target, whose own counts the statistics must equal.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::harness::{Background, Run, Target, locust_with_env, root};
+use crate::provision;
+
+/// PATH with the suite's componentize-py first.
+fn path_with_tool() -> String {
+    format!(
+        "{}:{}",
+        provision::componentize_py().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Run the locustfile `file` headless against `target` for `seconds`, with `args` after.
+/// Users finish the task in flight when the time is up, so every request the target served
+/// is in the statistics.
+async fn python(file: &str, target: &Target, seconds: u32, args: &[&str]) -> Run {
+    let time = format!("{seconds}s");
+    let mut all = vec![
+        "-f",
+        file,
+        "--headless",
+        "--host",
+        &target.url,
+        "-t",
+        &time,
+        "--stop-timeout",
+        "5",
+    ];
+    all.extend_from_slice(args);
+    locust_with_env(&all, &[("PATH", &path_with_tool())]).await
+}
+
+/// Requests the target served, by path, with queries cut off.
+fn served(target: &Target) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for hit in target.hits() {
+        let path = hit.path.split('?').next().unwrap_or_default().to_owned();
+        *counts.entry(path).or_default() += 1;
+    }
+    counts
+}
+
+fn count(counts: &BTreeMap<String, u64>, path: &str) -> u64 {
+    counts.get(path).copied().unwrap_or(0)
+}
+
+fn assert_ratio(what: &str, numerator: u64, denominator: u64, low: f64, high: f64) {
+    assert!(denominator > 0, "{what}: nothing to compare with");
+    let ratio = numerator as f64 / denominator as f64;
+    assert!(
+        (low..=high).contains(&ratio),
+        "{what}: {numerator}/{denominator} = {ratio:.2}, expected {low}..{high}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_quick_start_runs_with_its_module_beside_it() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/locustfile.py",
+        &target,
+        3,
+        &["-u", "5", "-r", "10"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let served = served(&target);
+    // on_start logs every user in through common/auth.py; then each runs one task and waits
+    // 5-9 s, longer than the run.
+    assert_eq!(count(&served, "/login"), 5, "{served:?}");
+    assert_eq!(run.requests("POST", "/login"), 5, "{}", run.stdout);
+    let logins = target.hits().into_iter().filter(|hit| hit.path == "/login");
+    for login in logins {
+        assert_eq!(login.body, "username=foo&password=bar");
+    }
+    let (hello, world, item) = (
+        count(&served, "/hello"),
+        count(&served, "/world"),
+        count(&served, "/item"),
+    );
+    assert_eq!(hello, world);
+    assert_eq!(hello + item, 5, "one task per user: {served:?}");
+    assert_eq!(run.requests("GET", "/hello"), hello);
+    assert_eq!(run.requests("GET", "/item"), item, "grouped by name=");
+    assert!(run.section("User errors").is_none(), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_and_class_weights_give_locusts_shares() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/tasks.py",
+        &target,
+        3,
+        &["-u", "5", "-r", "100"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("DictUser: 3, DecoratedUser: 1, InheritingUser: 1"),
+        "class weights 3:1:1 and the abstract class left out: {}",
+        run.stderr
+    );
+    let served = served(&target);
+    for path in ["/my_task", "/another_task", "/task1", "/task2", "/own_task"] {
+        assert_eq!(run.requests("GET", path), count(&served, path), "{path}");
+    }
+    // DictUser: {my_task: 3, another_task: 1}; DecoratedUser: task1 3, task2 6.
+    assert_ratio(
+        "task2/task1",
+        count(&served, "/task2"),
+        count(&served, "/task1"),
+        1.5,
+        2.6,
+    );
+    assert!(
+        count(&served, "/own_task") > 0,
+        "inherited and own tasks both run"
+    );
+    assert!(count(&served, "/another_task") > 0);
+    assert!(count(&served, "/my_task") > 3 * count(&served, "/another_task") / 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_sets_nest_interrupt_and_run_their_own_start_and_stop() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/tasksets.py",
+        &target,
+        3,
+        &["-u", "3", "-r", "100"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.section("User errors").is_none(), "{}", run.stdout);
+    let served = served(&target);
+    let (enter, leave) = (
+        count(&served, "/forum/enter"),
+        count(&served, "/forum/leave"),
+    );
+    assert!(
+        enter > 3,
+        "the forum set is entered again and again: {served:?}"
+    );
+    assert_eq!(enter, leave, "on_stop runs for every on_start: {served:?}");
+    assert!(count(&served, "/forum/thread") > enter, "{served:?}");
+    assert!(
+        count(&served, "/") > 0,
+        "interrupt hands back to the user: {served:?}"
+    );
+    assert!(
+        count(&served, "/account/settings") > 0,
+        "a set nested in a set"
+    );
+    assert!(count(&served, "/account/leave") > 0);
+    assert_eq!(
+        run.requests("GET", "/forum/thread"),
+        target
+            .hits()
+            .iter()
+            .filter(|hit| hit.path == "/forum/thread" && hit.body.is_empty())
+            .count() as u64
+    );
+    assert!(run.requests("POST", "/forum/thread") > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sequential_task_set_keeps_declaration_order() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/sequential.py",
+        &target,
+        2,
+        &["-u", "1", "-r", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let order = [
+        "/first_task",
+        "/function_task",
+        "/second_task",
+        "/third_task",
+    ];
+    let paths: Vec<String> = target.hits().into_iter().map(|hit| hit.path).collect();
+    assert!(paths.len() >= 8, "{paths:?}");
+    for (index, path) in paths.iter().enumerate() {
+        assert_eq!(path, order[index % 4], "at {index}: {paths:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_and_exclude_tags_pick_tasks() {
+    let target = Target::start().await;
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&["--tags", "tag1"], &["/task1", "/task2"]),
+        (&["--tags", "tag2", "tag3"], &["/task2", "/task3"]),
+        (&["--exclude-tags", "tag3"], &["/task1", "/task2", "/task4"]),
+    ];
+    let mut seen = 0;
+    for (filter, expected) in cases {
+        let mut args = vec!["-u", "2", "-r", "100"];
+        args.extend_from_slice(filter);
+        let run = python("examples/python/tags.py", &target, 1, &args).await;
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        let hits = target.hits();
+        let paths: std::collections::BTreeSet<&str> =
+            hits[seen..].iter().map(|hit| hit.path.as_str()).collect();
+        seen = hits.len();
+        assert_eq!(
+            paths.into_iter().collect::<Vec<_>>(),
+            expected,
+            "{filter:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_response_and_name_grouping_decide_what_is_recorded() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/responses.py",
+        &target,
+        2,
+        &["-u", "2", "-r", "100"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "failures make the exit code 1: {}", run.stderr);
+    let served = served(&target);
+    let root = run.summary_row("GET", "/").expect("GET / row");
+    assert_eq!(root[0], count(&served, "/").to_string());
+    assert_eq!(
+        root[1].split('(').next(),
+        Some(root[0].as_str()),
+        "all failed"
+    );
+    assert!(run.stdout.contains("Got wrong response"), "{}", run.stdout);
+    let expected = run.summary_row("GET", "/status/404").expect("404 row");
+    assert_eq!(expected[0], count(&served, "/status/404").to_string());
+    assert!(
+        expected[1].starts_with("0("),
+        "success() wins over the status"
+    );
+    let blogs = count(&served, "/blog");
+    assert!(blogs >= 10 && blogs.is_multiple_of(10), "{served:?}");
+    assert_eq!(run.requests("GET", "/blog?id=[id]"), blogs);
+    assert_eq!(run.requests("POST", "/echo"), count(&served, "/echo"));
+    assert!(
+        run.section("User errors").is_none(),
+        "the response checks pass: {}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listeners_options_print_and_logging_reach_the_host() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/events.py",
+        &target,
+        2,
+        &[
+            "-u",
+            "2",
+            "-r",
+            "100",
+            "--my-argument",
+            "hello",
+            "--pages",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let served = served(&target);
+    for line in [
+        "A new test is starting",
+        "Custom argument supplied: hello",
+        "A new test is ending",
+    ] {
+        assert!(run.stderr.contains(line), "{line:?} in\n{}", run.stderr);
+    }
+    let pages: u64 = (0..3)
+        .map(|page| count(&served, &format!("/page/{page}")))
+        .sum();
+    assert_eq!(count(&served, "/page/3"), 0, "--pages 3 reached the users");
+    let failures = count(&served, "/status/500");
+    assert!(pages > 0 && failures > 0, "{served:?}");
+    let expected = format!("listener saw {pages} successes and {failures} failures");
+    assert!(
+        run.stderr.contains(&expected),
+        "{expected:?} in\n{}",
+        run.stderr
+    );
+
+    let help = locust_with_env(
+        &["-f", "examples/python/events.py", "--help"],
+        &[("PATH", &path_with_tool())],
+    )
+    .await;
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("--my-argument") && help.stdout.contains("It's working"));
+    assert!(help.stdout.contains("Pages per task"), "{}", help.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_wait_time_constant_pacing_and_sleep_in_a_task() {
+    let target = Target::start().await;
+    let run = python(
+        "examples/python/waits.py",
+        &target,
+        7,
+        &["-u", "2", "-r", "100", "GrowingWaitUser", "PacedUser"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let times = |path: &str| -> Vec<f64> {
+        target
+            .hits()
+            .iter()
+            .filter(|hit| hit.path == path)
+            .map(|hit| hit.at.as_secs_f64())
+            .collect()
+    };
+    let growing = times("/growing");
+    let gaps: Vec<f64> = growing.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    assert_eq!(gaps.len(), 3, "tasks at 0, 1, 3 and 6 s: {growing:?}");
+    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 3.0]) {
+        assert!((gap - expected).abs() < 0.4, "waits 1, 2, 3 s: {gaps:?}");
+    }
+    let paced = times("/paced");
+    assert!(paced.len() >= 5, "{paced:?}");
+    // As in Locust, the first wait is the whole pacing; from then on a task starts each second.
+    for pair in paced[1..].windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            (gap - 1.0).abs() < 0.3,
+            "one task a second, sleep included: {paced:?}"
+        );
+    }
+}
+
+/// Start `file` with the web UI on a free port, as [`Background::start`] does.
+async fn python_ui(file: &str, target: &Target) -> Background {
+    let mut ui = Background::start_with(
+        &[
+            "-f",
+            file,
+            "--host",
+            &target.url,
+            "-P",
+            "0",
+            "--web-host",
+            "127.0.0.1",
+            // Stopping lets the task in flight finish, so all the target served is recorded.
+            "--stop-timeout",
+            "5",
+        ],
+        &[("PATH", &path_with_tool())],
+        "Starting web interface at ",
+    )
+    .await;
+    ui.url = ui.ready.trim().to_owned();
+    ui
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_locustfile_runs_from_the_web_ui() {
+    let target = Target::start().await;
+    let ui = python_ui("examples/python/tasks.py", &target).await;
+    let client = Client::new();
+    let url = ui.url.clone();
+    let started = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "3"), ("hatch_rate", "100")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(started.status(), 200);
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let response = client
+            .get(format!("{url}/stats/requests"))
+            .send()
+            .await
+            .expect("stats");
+        report = response.json().await.expect("json");
+        if report["user_count"] == 3 && report["total_rps"].as_f64().unwrap_or(0.0) > 0.0 {
+            break;
+        }
+    }
+    assert_eq!(report["user_count"], 3, "{report}");
+    let stopped = client
+        .get(format!("{url}/stop"))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let response = client
+        .get(format!("{url}/stats/requests"))
+        .send()
+        .await
+        .expect("stats");
+    let report: Value = response.json().await.expect("json");
+    let served = served(&target);
+    let recorded: u64 = report["stats"]
+        .as_array()
+        .expect("stats rows")
+        .iter()
+        .filter(|row| row["name"] != "Aggregated")
+        .map(|row| row["num_requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(recorded > 0, "{report}");
+    assert_eq!(recorded, served.values().sum::<u64>(), "{report}");
+    let run = ui.stop().await;
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_runs_the_python_component_the_master_sends() {
+    let target = Target::start().await;
+    let tool_path = path_with_tool();
+    let master = Background::start_with(
+        &[
+            "-f",
+            "examples/python/tasks.py",
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            "0",
+            "--host",
+            &target.url,
+            "--headless",
+            "--expect-workers",
+            "1",
+            "-u",
+            "4",
+            "-r",
+            "100",
+            "-t",
+            "3s",
+            "--stop-timeout",
+            "5",
+        ],
+        &[("PATH", &tool_path)],
+        "Waiting for workers on ",
+    )
+    .await;
+    let port = master
+        .ready
+        .split_whitespace()
+        .next()
+        .and_then(|address| address.rsplit(':').next())
+        .expect("the workers' port")
+        .to_owned();
+    // The worker has no locustfile and no componentize-py: it gets the built component.
+    let cache = tempfile::tempdir().expect("cache");
+    share_compiled_code(cache.path());
+    let worker = Background::start_with(
+        &["--worker", "--master-port", &port],
+        &[
+            ("XDG_CACHE_HOME", cache.path().to_str().expect("utf-8")),
+            ("PATH", "/usr/bin:/bin"),
+        ],
+        "Connected to the master as ",
+    )
+    .await;
+    let run = master.wait().await;
+    let worker = worker.wait().await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, worker.stderr);
+    let served = served(&target);
+    for path in ["/my_task", "/task1", "/task2"] {
+        assert_eq!(
+            run.requests("GET", path),
+            count(&served, path),
+            "{path}: {}",
+            run.stdout
+        );
+    }
+    assert!(count(&served, "/my_task") > 0);
+}
+
+/// Let a worker with its own (empty) cache reuse the suite's compiled code, so it does not
+/// compile CPython again; the component itself still has to come from the master.
+fn share_compiled_code(cache: &Path) {
+    let shared = root().join("target/test-cache/locust");
+    let own = cache.join("locust");
+    std::fs::create_dir_all(&own).expect("cache folder");
+    for folder in ["compiled", "functions"] {
+        std::fs::create_dir_all(shared.join(folder)).expect("shared folder");
+        std::os::unix::fs::symlink(shared.join(folder), own.join(folder)).expect("symlink");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_errors_are_reported_and_the_users_go_on() {
+    let target = Target::start().await;
+    let file = "tests/fixtures/python/misbehaving.py";
+    let run = python(
+        file,
+        &target,
+        2,
+        &[
+            "-u", "4", "-r", "100", "Raising", "Printing", "Stopping", "BadWait",
+        ],
+    )
+    .await;
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let errors = run.section("User errors").expect("user errors").to_owned();
+    assert!(
+        errors.contains("ZeroDivisionError: division by zero"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("misbehaving.py\", line 21, in divide") && errors.contains("return 1 / 0"),
+        "the traceback names the locustfile's line and shows it: {errors}"
+    );
+    assert!(
+        !errors.contains("_runtime.py"),
+        "SDK frames are left out: {errors}"
+    );
+    assert!(errors.contains("wait_time returned"), "{errors}");
+    let served = served(&target);
+    assert!(
+        count(&served, "/raising") > 1,
+        "the user went on after the error"
+    );
+    assert!(run.stderr.contains("printed by Printing"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("checkout: logged at warning"),
+        "logging goes to the host's log: {}",
+        run.stderr
+    );
+    assert_eq!(
+        count(&served, "/stopping"),
+        1,
+        "StopUser stops the user: {served:?}"
+    );
+    assert_eq!(
+        count(&served, "/stopped"),
+        1,
+        "on_stop still runs: {served:?}"
+    );
+    assert!(count(&served, "/badwait") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_refuses_threads_greenlets_sockets_and_files() {
+    let target = Target::start().await;
+    let run = python(
+        "tests/fixtures/python/misbehaving.py",
+        &target,
+        1,
+        &["-u", "1", "-r", "1", "Forbidden"],
+    )
+    .await;
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    for attempt in ["thread", "greenlet", "socket", "file"] {
+        assert!(
+            run.stdout.contains(&format!("refused {attempt}: ")),
+            "{attempt} is refused: {}",
+            run.stdout
+        );
+        assert_eq!(count(&served(&target), &format!("/allowed/{attempt}")), 0);
+    }
+    assert!(run.stdout.contains("SystemExit: 3"), "{}", run.stdout);
+
+    let looping = python(
+        "tests/fixtures/python/misbehaving.py",
+        &target,
+        2,
+        &["-u", "1", "-r", "1", "Looping", "--guest-fuel", "100000000"],
+    )
+    .await;
+    assert!(
+        looping
+            .stdout
+            .contains("instructions in one call and was stopped"),
+        "{}",
+        looping.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_locustfile_gets_one_clear_error() {
+    let folder = tempfile::tempdir().expect("folder");
+    let write = |name: &str, text: &str| {
+        let path = folder.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("utf-8").to_owned()
+    };
+    let tool = path_with_tool();
+    let env = [("PATH", tool.as_str())];
+    let broken = write(
+        "broken.py",
+        "from locust import HttpUser\nclass A(HttpUser:\n    pass\n",
+    );
+    let run = locust_with_env(&["-f", &broken, "--headless", "-t", "1s"], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("could not be built into a component")
+            && run.stderr.contains("SyntaxError")
+            && run.stderr.contains("line 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+
+    let empty = write("empty.py", "import locust\n");
+    let run = locust_with_env(&["-f", &empty, "--list"], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("defines no user class"),
+        "{}",
+        run.stderr
+    );
+
+    let named = write("my-test.py", "import locust\n");
+    let run = locust_with_env(&["-f", &named, "--list"], &env).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("rename it"), "{}", run.stderr);
+
+    // No componentize-py anywhere: the line says how to install the pinned release.
+    let run = locust_with_env(
+        &["-f", "examples/python/locustfile.py", "--list"],
+        &[
+            ("PATH", "/nonexistent"),
+            ("XDG_CACHE_HOME", folder.path().to_str().expect("utf-8")),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("python3 -m pip install componentize-py==0.25.1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.trim().lines().count(),
+        1,
+        "one line: {}",
+        run.stderr
+    );
+}
