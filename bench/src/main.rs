@@ -35,6 +35,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+mod python;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{Request, Response};
@@ -64,6 +66,12 @@ fn main() -> anyhow::Result<()> {
             let url = args.get(1).context("usage: reference-client URL SECONDS")?;
             let seconds: u64 = args.get(2).context("seconds")?.parse()?;
             reference_client(url, Duration::from_secs(seconds))
+        }
+        Some("python") => {
+            let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+            let result = run_python(seconds);
+            let _ = std::fs::remove_dir_all(cache_home());
+            result
         }
         _ => {
             let seconds = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
@@ -724,24 +732,46 @@ fn stats_endpoint(locust: &Path, component: &Path, url: &str) -> anyhow::Result<
     Ok((empty, full))
 }
 
-fn run_all(seconds: u64) -> anyhow::Result<()> {
+/// The `locust` binary beside this one, and the repository root.
+fn locations() -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
     let exe = std::env::current_exe()?;
     let bin_dir = exe.parent().context("binary directory")?;
     let locust = bin_dir.join("locust");
     let root = bin_dir.join("../..");
-    let component: PathBuf = root.join("target/wasm32-wasip2/release/bench_guest.wasm");
-    if !locust.exists() || !component.exists() {
-        bail!("build first: run bench/run from the repository root");
-    }
+    Ok((exe, locust, root))
+}
 
-    let mut target = pinned(1, &exe)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .spawn()?;
+/// The benchmark's target, pinned to CPU 1, and its URL.
+fn start_target(exe: &Path, seconds: u64) -> anyhow::Result<(Child, String)> {
+    let mut target = pinned(1, exe).arg("serve").stdout(Stdio::piped()).spawn()?;
     let mut first = String::new();
     BufReader::new(target.stdout.take().context("target stdout")?).read_line(&mut first)?;
     let url = format!("http://{}", first.trim());
     eprintln!("target on {url}; each run lasts {seconds}s");
+    Ok((target, url))
+}
+
+/// Only the Python rows (`locust-bench python`).
+fn run_python(seconds: u64) -> anyhow::Result<()> {
+    let (exe, locust, root) = locations()?;
+    let (mut target, url) = start_target(&exe, seconds)?;
+    let rows = python::rows(&root, &locust, &url, seconds);
+    let _ = target.kill();
+    println!("| figure | locust | Locust | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in rows? {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+fn run_all(seconds: u64) -> anyhow::Result<()> {
+    let (exe, locust, root) = locations()?;
+    let component: PathBuf = root.join("target/wasm32-wasip2/release/bench_guest.wasm");
+    if !locust.exists() || !component.exists() {
+        bail!("build first: run bench/run from the repository root");
+    }
+    let (mut target, url) = start_target(&exe, seconds)?;
 
     let (reference_name, reference) = if have("wrk") {
         let mut command = pinned(0, Path::new("wrk"));
@@ -805,6 +835,7 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         );
         None
     };
+    let python_rows = python::rows(&root, &locust, &url, seconds)?;
     let _ = target.kill();
 
     let (far_users, far) = match &large {
@@ -893,5 +924,11 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         "| web API `GET /stats/requests`, 500 entries vs aggregated only (ms, median) | {stats_full:.2} | {stats_empty:.2} (empty) | {:.1}× |",
         stats_full / stats_empty
     );
+    println!("\nPython (the reference column is Locust itself):\n");
+    println!("| figure | locust | Locust | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in python_rows {
+        println!("{row}");
+    }
     Ok(())
 }

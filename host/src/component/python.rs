@@ -284,9 +284,10 @@ impl Tool {
         }
         Err(LoadError::Toolchain(format!(
             "{} needs componentize-py {COMPATIBLE_SERIES}x to become a WebAssembly component. \
-             Install it with `python3 -m pip install componentize-py=={COMPONENTIZE_PY_VERSION}` \
-             (any Python >= 3.10; it is only needed to build), or pass a component built \
-             elsewhere: -f locustfile.wasm",
+             Install it with `pipx install componentize-py=={COMPONENTIZE_PY_VERSION}` or \
+             `python3 -m pip install componentize-py=={COMPONENTIZE_PY_VERSION}` (any Python \
+             >= 3.10; it is only needed to build), or pass a component built elsewhere: -f \
+             locustfile.wasm",
             locustfile.display()
         )))
     }
