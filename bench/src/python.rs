@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use super::{
-    CONNECTIONS, Memory, aggregated_requests, children_cpu, have, measure, memory_kib, pinned,
-    served_count,
+    CONNECTIONS, Memory, aggregated_requests, children_cpu, have, memory_kib, pinned, served_count,
 };
 
 /// Users of the two memory runs; the slope between them is the memory per user.
@@ -44,12 +43,11 @@ pub fn rows(root: &Path, locust: &Path, url: &str, seconds: u64) -> anyhow::Resu
     ));
     let _ = warm_wall;
 
-    let ours = measure(hammer(locust, &file, url, seconds), aggregated_requests)?.without(warm_cpu);
+    let ours = hammered(hammer(locust, &file, url, seconds))?.without(warm_cpu);
     match &reference {
         Some(reference) => {
             let (_, startup) = list(reference, &file)?;
-            let theirs =
-                measure(hammer(reference, &file, url, seconds), aggregated_requests)?.without(startup);
+            let theirs = hammered(hammer(reference, &file, url, seconds))?.without(startup);
             rows.push(format!(
                 "| Python: CPU per request (µs), {CONNECTIONS} FastHttpUsers, zero wait | {:.1} | {:.1} | {:.2}× |",
                 ours.cpu_per_request_us(),
@@ -105,9 +103,9 @@ pub fn rows(root: &Path, locust: &Path, url: &str, seconds: u64) -> anyhow::Resu
     // Only where the machine holds them: the slope says how much they need.
     let needed_kib = slope(|memory| memory.private) * 1024.0 * CROWD as f64;
     if needed_kib < available_kib()? * 0.7 {
-        let crowd = settled(locust, &file, url, CROWD)?;
+        let crowd = settled_class(locust, &file, url, CROWD, "Starter", 1)?;
         rows.push(format!(
-            "| Python: {CROWD} idle users in one process (private GiB) | {:.1} | | |",
+            "| Python: {CROWD} users in one process, each after its first request (private GiB) | {:.1} | | |",
             crowd.memory.private as f64 / (1 << 20) as f64
         ));
     } else {
@@ -149,9 +147,30 @@ fn hammer(program: &Path, file: &Path, url: &str, seconds: u64) -> Command {
         .arg(file)
         .args(["--headless", "--only-summary", "--host", url, "Hammer"])
         .args(["-u", &CONNECTIONS.to_string(), "-r", "1000"])
-        .args(["-t", &format!("{seconds}s")])
-        .stderr(Stdio::null());
+        .args(["-t", &format!("{seconds}s")]);
     command
+}
+
+/// Run a `Hammer` command and measure it; Locust prints its summary on standard error, this
+/// host on standard output, so both are read.
+fn hammered(mut command: Command) -> anyhow::Result<super::Measured> {
+    let before = children_cpu()?;
+    let started = Instant::now();
+    let output = command.stderr(Stdio::piped()).output()?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = children_cpu()? - before;
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let requests =
+        aggregated_requests(&text).with_context(|| format!("no request count in:\n{text}"))?;
+    Ok(super::Measured {
+        requests,
+        cpu_seconds,
+        wall_seconds,
+    })
 }
 
 /// Seconds from starting `locust` (with everything cached) to the target's first request.
@@ -211,10 +230,22 @@ struct Settled {
 
 /// `count` `Idle` users once each has made its 100 requests and waits.
 fn settled(program: &Path, file: &Path, url: &str, count: u64) -> anyhow::Result<Settled> {
+    settled_class(program, file, url, count, "Idle", 100)
+}
+
+/// `count` users of `class` once each has made `requests` requests and waits.
+fn settled_class(
+    program: &Path,
+    file: &Path,
+    url: &str,
+    count: u64,
+    class: &str,
+    requests: u64,
+) -> anyhow::Result<Settled> {
     let before = served_count(url)?;
-    let child = users(program, file, url, count, "Idle")?;
+    let child = users(program, file, url, count, class)?;
     let result = (|| {
-        wait_for(url, before + count * 100, Duration::from_secs(900))?;
+        wait_for(url, before + count * requests, Duration::from_secs(900))?;
         std::thread::sleep(Duration::from_secs(2));
         Ok(Settled {
             memory: memory_kib(child.id())?,

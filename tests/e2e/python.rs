@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::client::Client;
-use crate::harness::{Background, Run, Target, locust_with_env, root};
+use crate::harness::{Background, Run, Target, locust_in, locust_with_env, root};
 use crate::provision;
 
 /// PATH with the suite's componentize-py first.
@@ -94,6 +94,26 @@ async fn the_quick_start_runs_with_its_module_beside_it() {
     assert_eq!(run.requests("GET", "/hello"), hello);
     assert_eq!(run.requests("GET", "/item"), item, "grouped by name=");
     assert!(run.section("User errors").is_none(), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_f_the_locustfile_py_of_the_folder_is_used() {
+    let run = locust_in(
+        &root().join("examples/python"),
+        &["--list"],
+        &[("PATH", &path_with_tool())],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("QuickstartUser"), "{}", run.stdout);
+    // -f DIR finds the folder's locustfile.py too.
+    let run = locust_with_env(
+        &["-f", "examples/python", "--list"],
+        &[("PATH", &path_with_tool())],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("QuickstartUser"), "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]

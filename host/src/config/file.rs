@@ -265,7 +265,7 @@ pub fn locustfile_hint(args: &[OsString]) -> PathBuf {
         .rev()
         .find(|setting| setting.key == "locustfile")
         .map(|setting| PathBuf::from(setting.value))
-        .unwrap_or_else(|| PathBuf::from("locustfile.wasm"))
+        .unwrap_or_else(|| super::default_locustfile(Path::new(super::DEFAULT_LOCUSTFILE)))
 }
 
 /// Parse options from `args` (program name first), the `LOCUST_*` environment and the config

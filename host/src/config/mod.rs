@@ -561,7 +561,7 @@ impl Options {
         };
         let role = self.role(limits)?;
         Ok(RunPlan {
-            locustfile: self.locustfile,
+            locustfile: default_locustfile(&self.locustfile),
             host: self.host.map(|host| host.trim_end_matches('/').to_owned()),
             users: self.users,
             spawn_rate: self.hatch_rate,
@@ -655,6 +655,19 @@ impl Options {
 
 /// The component `-f` names when it is not given.
 pub const DEFAULT_LOCUSTFILE: &str = "locustfile.wasm";
+/// What `-f` falls back to when it is not given and `locustfile.wasm` does not exist, as
+/// Locust's default `locustfile` finds `locustfile.py`.
+pub const DEFAULT_PYTHON_LOCUSTFILE: &str = "locustfile.py";
+
+/// `path`, unless it is the default component and missing while `locustfile.py` is there.
+pub fn default_locustfile(path: &std::path::Path) -> PathBuf {
+    let python = std::path::Path::new(DEFAULT_PYTHON_LOCUSTFILE);
+    if path == std::path::Path::new(DEFAULT_LOCUSTFILE) && !path.exists() && python.is_file() {
+        python.to_owned()
+    } else {
+        path.to_owned()
+    }
+}
 
 #[cfg(test)]
 mod tests {
