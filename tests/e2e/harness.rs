@@ -241,7 +241,11 @@ impl Run {
     }
 }
 
-/// Run the real `locust` binary with `args`; it must exit by itself within two minutes.
+/// How long a `locust` process may take to exit (or get ready): generous, because the first
+/// run of a Python locustfile on a new machine builds and compiles it while other tests run.
+const PROCESS_LIMIT: Duration = Duration::from_secs(300);
+
+/// Run the real `locust` binary with `args`; it must exit by itself within [`PROCESS_LIMIT`].
 pub async fn locust(args: &[&str]) -> Run {
     locust_with_env(args, &[]).await
 }
@@ -292,7 +296,7 @@ pub async fn locust_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut child = command(dir, args, env).spawn().expect("start locust");
     let stdout = read_all(child.stdout.take().expect("stdout"));
     let stderr = read_all(child.stderr.take().expect("stderr"));
-    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+    let status = tokio::time::timeout(PROCESS_LIMIT, child.wait())
         .await
         .expect("locust exits by itself")
         .expect("wait for locust");
@@ -388,7 +392,7 @@ impl Background {
         let stdout = read_all(child.stdout.take().expect("stdout"));
         let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut seen = String::new();
-        let ready = tokio::time::timeout(Duration::from_secs(120), async {
+        let ready = tokio::time::timeout(PROCESS_LIMIT, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 seen.push_str(&line);
                 seen.push('\n');
@@ -399,7 +403,7 @@ impl Background {
             panic!("locust exited before logging \"{marker}\":\n{seen}");
         })
         .await
-        .unwrap_or_else(|_| panic!("locust logs \"{marker}\" within two minutes"));
+        .unwrap_or_else(|_| panic!("locust logs \"{marker}\" within {PROCESS_LIMIT:?}"));
         let early_log = seen.clone();
         let stderr = tokio::spawn(async move {
             let mut text = seen;
