@@ -1,5 +1,5 @@
 # test_start / test_stop (2.1.6), a request listener (4.4), a custom command-line option
-# (init_command_line_parser), print and logging into the host's log.
+# (init_command_line_parser), quitting, print and logging into the host's log.
 import logging
 
 from locust import HttpUser, constant, events, task
@@ -23,6 +23,11 @@ def on_test_start(environment, **kwargs):
 def on_test_stop(**kwargs):
     print("A new test is ending")
     logging.info("listener saw %d successes and %d failures", seen["success"], seen["failure"])
+
+
+@events.quitting.add_listener
+def on_quitting(**kwargs):
+    print("quitting after %d requests" % (seen["success"] + seen["failure"]))
 
 
 @events.request_success.add_listener

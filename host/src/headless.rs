@@ -307,6 +307,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     // it does ends the wait at once, with what statistics there are.
     let stopping = async {
         session.stop().await;
+        session.quit().await;
         if let Some(master) = session.master() {
             master.quit().await;
         }

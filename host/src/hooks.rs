@@ -1,4 +1,4 @@
-//! The component's test-wide hooks (`init`, `test_start`, `test_stop`, request listeners,
+//! The component's test-wide hooks (`init`, `test_start`, `test_stop`, `quitting`, request listeners,
 //! `report_to_master` on workers and `worker_report` on masters),
 //! run in one instance of their own by a task that owns it, in the order they are asked for.
 //!
@@ -29,6 +29,8 @@ pub enum Hook {
     TestStart,
     /// `test_stop`.
     TestStop,
+    /// `quitting`, once before the process exits.
+    Quitting,
 }
 
 enum Command {
@@ -45,6 +47,24 @@ pub const LISTENER_QUEUE: usize = 10_000;
 /// How long the listener may go on with the requests still queued when a test stops; those
 /// it has not reached by then are dropped, so that `test_stop` and the end come on time.
 pub const LISTENER_DRAIN: Duration = Duration::from_secs(2);
+
+/// A hook call being waited for; dropped before its answer (the waiting future was
+/// cancelled), it marks the hook abandoned.
+struct InFlight<'a> {
+    abandoned: &'a Mutex<Option<String>>,
+    name: Option<&'a str>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.name {
+            *self
+                .abandoned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(name.to_owned());
+        }
+    }
+}
 
 /// The requests on their way to the listener.
 #[derive(Default)]
@@ -153,6 +173,7 @@ impl GuestHooks {
             Hook::Init => HookSet::INIT,
             Hook::TestStart => HookSet::TEST_START,
             Hook::TestStop => HookSet::TEST_STOP,
+            Hook::Quitting => HookSet::QUITTING,
         };
         if !self.declared.contains(flag) {
             return Ok(());
@@ -191,7 +212,15 @@ impl GuestHooks {
         self.commands
             .send(make(reply))
             .map_err(|_| "the hooks instance has stopped".to_owned())?;
-        match tokio::time::timeout(self.deadline, answer).await {
+        // If the caller gives up waiting (a signal while a hook runs), the instance is still in
+        // the hook: later calls must not queue behind it.
+        let mut in_flight = InFlight {
+            abandoned: &self.abandoned,
+            name: Some(name),
+        };
+        let answered = tokio::time::timeout(self.deadline, answer).await;
+        in_flight.name = None;
+        match answered {
             Ok(answer) => answer.map_err(|_| "the hooks instance has stopped".to_owned()),
             Err(_) => {
                 *abandoned() = Some(name.to_owned());
@@ -304,6 +333,7 @@ async fn serve(
                     Hook::Init => instance.init().await,
                     Hook::TestStart => instance.test_start().await,
                     Hook::TestStop => instance.test_stop().await,
+                    Hook::Quitting => instance.quitting().await,
                 };
                 let answer = match result {
                     Ok(Ok(())) => Ok(()),

@@ -411,6 +411,11 @@ impl TestSession {
         *lock(&self.current) = None;
     }
 
+    /// The process is about to exit: the component's `quitting` hook.
+    pub async fn quit(&self) {
+        self.call_logged(Hook::Quitting).await;
+    }
+
     /// Run a test-wide hook; its failure is logged, and the test goes on (as in Locust).
     async fn call_logged(&self, hook: Hook) {
         if let Some(hooks) = &self.hooks

@@ -51,7 +51,7 @@ async fn a_core_module_and_a_component_of_another_world() {
     let run = locust(&["-f", component.to_str().expect("path"), "--headless"]).await;
     assert_one_error_line(
         &run,
-        "does not implement locust:runtime/user-component@0.3.0",
+        "does not implement locust:runtime/user-component@0.4.0",
     );
 }
 

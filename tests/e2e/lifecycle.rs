@@ -41,7 +41,7 @@ async fn on_start_and_on_stop_run_once_per_user() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn init_test_start_test_stop_and_request_hooks() {
+async fn init_test_start_test_stop_quitting_and_request_hooks() {
     let target = Target::start().await;
     let run = run_fixture(&target, &["Lifecycle", "-u", "4", "-r", "10", "-t", "2s"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -62,8 +62,14 @@ async fn init_test_start_test_stop_and_request_hooks() {
     assert!(position("/h/test-start") < position("/l/task"));
     assert_eq!(
         position("/h/test-stop"),
-        hits.len() - 1,
+        hits.len() - 2,
         "test_stop runs after the users stop"
+    );
+    assert_eq!(target.count("/h/quitting"), 1);
+    assert_eq!(
+        position("/h/quitting"),
+        hits.len() - 1,
+        "quitting comes last, once"
     );
 }
 

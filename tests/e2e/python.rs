@@ -318,6 +318,12 @@ async fn listeners_options_print_and_logging_reach_the_host() {
     let failures = count(&served, "/status/500");
     assert!(pages > 0 && failures > 0, "{served:?}");
     let expected = format!("listener saw {pages} successes and {failures} failures");
+    let quitting = format!("quitting after {} requests", pages + failures);
+    assert!(
+        run.stderr.contains(&quitting),
+        "{quitting:?} in\n{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains(&expected),
         "{expected:?} in\n{}",

@@ -249,6 +249,7 @@ def _hook_set():
         (_events.request, _types.HookSet.REQUEST),
         (_events.report_to_master, _types.HookSet.REPORT_TO_MASTER),
         (_events.worker_report, _types.HookSet.WORKER_REPORT),
+        (_events.quitting, _types.HookSet.QUITTING),
     )
     for hook, flag in wanted:
         if hook:
@@ -453,6 +454,9 @@ class HookExports:
 
     def test_stop(self):
         _fire(_events.test_stop, environment=_env())
+
+    def quitting(self):
+        _fire(_events.quitting, environment=_env())
 
     def on_request(self, entry):
         try:

@@ -152,6 +152,10 @@ macro_rules! export_users {
             fn worker_report(worker_id: ::std::string::String, data: ::std::vec::Vec<u8>) {
                 $crate::runtime::hook_worker_report($build, worker_id, data)
             }
+            fn quitting()
+            -> ::core::result::Result<(), $crate::bindings::locust::runtime::types::TaskError> {
+                $crate::runtime::hook_quitting($build)
+            }
         }
 
         $crate::bindings::__export_user_component!(__LocustComponent with_types_in $crate::bindings);

@@ -111,6 +111,11 @@ pub fn hook_test_stop(build: fn() -> Scenario) -> Result<(), TaskError> {
     with_hooks(build, |scenario| run_hook(scenario.test_stop.as_deref()))
 }
 
+#[doc(hidden)]
+pub fn hook_quitting(build: fn() -> Scenario) -> Result<(), TaskError> {
+    with_hooks(build, |scenario| run_hook(scenario.quitting.as_deref()))
+}
+
 /// `hooks.report-to-master`.
 pub fn hook_report_to_master(build: fn() -> Scenario) -> Option<Vec<u8>> {
     with_hooks(build, |scenario| {

@@ -22,6 +22,7 @@ pub struct Scenario {
     pub(crate) init: Option<Hook>,
     pub(crate) test_start: Option<Hook>,
     pub(crate) test_stop: Option<Hook>,
+    pub(crate) quitting: Option<Hook>,
     pub(crate) on_request: Option<RequestListener>,
     pub(crate) report_to_master: Option<ReportSource>,
     pub(crate) worker_report: Option<ReportSink>,
@@ -64,6 +65,12 @@ impl Scenario {
         self
     }
 
+    /// Run `hook` once when the process is about to exit (`quitting`).
+    pub fn on_quitting(mut self, hook: impl Fn() -> TaskResult + 'static) -> Self {
+        self.quitting = Some(Box::new(hook));
+        self
+    }
+
     /// Run `hook` when a test stops (`test_stop`).
     pub fn on_test_stop(mut self, hook: impl Fn() -> TaskResult + 'static) -> Self {
         self.test_stop = Some(Box::new(hook));
@@ -100,6 +107,7 @@ impl Scenario {
             (HookSet::INIT, self.init.is_some()),
             (HookSet::TEST_START, self.test_start.is_some()),
             (HookSet::TEST_STOP, self.test_stop.is_some()),
+            (HookSet::QUITTING, self.quitting.is_some()),
             (HookSet::REQUEST, self.on_request.is_some()),
             (HookSet::REPORT_TO_MASTER, self.report_to_master.is_some()),
             (HookSet::WORKER_REPORT, self.worker_report.is_some()),

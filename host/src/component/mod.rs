@@ -42,7 +42,7 @@ use bindings::{UserComponent, UserComponentPre};
 use footprint::Footprint;
 
 /// The world a user component must implement, with its version.
-pub const WORLD: &str = "locust:runtime/user-component@0.3.0";
+pub const WORLD: &str = "locust:runtime/user-component@0.4.0";
 
 /// Instructions a guest may run between two yields to the scheduler.
 const YIELD_INTERVAL: u64 = 1_000_000;
@@ -463,6 +463,11 @@ impl GuestInstance {
     /// `hooks.test-stop`.
     pub async fn test_stop(&mut self) -> Result<Result<(), TaskError>, GuestError> {
         guest_call!(self, locust_runtime_hooks.call_test_stop())
+    }
+
+    /// `hooks.quitting`.
+    pub async fn quitting(&mut self) -> Result<Result<(), TaskError>, GuestError> {
+        guest_call!(self, locust_runtime_hooks.call_quitting())
     }
 
     /// `hooks.on-request`.

@@ -593,6 +593,15 @@ impl Worker {
             active.stop().await;
         }
         if matches!(end, End::Quit) {
+            // Locust fires `quitting` on every process, workers included.
+            if let Some(hooks) = self
+                .loaded
+                .as_ref()
+                .and_then(|loaded| loaded.hooks.as_ref())
+                && let Err(error) = hooks.call(Hook::Quitting).await
+            {
+                tracing::error!(target: "locust.main", "{error}");
+            }
             let report = self.report(None).await;
             if link.send(report).await && link.send(Message::Quit).await {
                 // The master closes the stream once it has read the goodbye: wait for that,
