@@ -41,6 +41,38 @@ async fn python(file: &str, target: &Target, seconds: u32, args: &[&str]) -> Run
     locust_with_env(&all, &[("PATH", &path_with_tool())]).await
 }
 
+#[test]
+fn the_python_sdk_passes_its_unit_tests() {
+    let bin = provision::componentize_py();
+    let bindings = tempfile::tempdir().expect("bindings folder");
+    let root = root();
+    let generated = std::process::Command::new(bin.join("componentize-py"))
+        .arg("--wit-path")
+        .arg(root.join("wit"))
+        .args(["--world", "user-component", "bindings"])
+        .arg(bindings.path())
+        .output()
+        .expect("componentize-py runs");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let sdk = root.join("guest-sdk/python");
+    let path = std::env::join_paths([bindings.path(), &sdk, &sdk.join("tests")]).expect("paths");
+    let tests = std::process::Command::new(bin.join("python3"))
+        .args(["-B", "-m", "unittest", "discover", "-s"])
+        .arg(sdk.join("tests"))
+        .arg("-t")
+        .arg(sdk.join("tests"))
+        .env("PYTHONPATH", path)
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&tests.stderr);
+    assert!(tests.status.success(), "{report}");
+    assert!(report.contains("OK"), "{report}");
+}
+
 /// Requests the target served, by path, with queries cut off.
 fn served(target: &Target) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
@@ -582,6 +614,33 @@ async fn guest_errors_are_reported_and_the_users_go_on() {
         "on_stop still runs: {served:?}"
     );
     assert!(count(&served, "/badwait") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_client_records_its_calls_through_the_events() {
+    let target = Target::start().await;
+    let run = python(
+        "tests/fixtures/python/misbehaving.py",
+        &target,
+        2,
+        &["-u", "2", "-r", "10", "CustomClient"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "failures give exit code 1: {}", run.stderr);
+    let ping = run.summary_row("custom", "ping").expect("custom ping row");
+    let fail = run.summary_row("custom", "fail").expect("custom fail row");
+    assert!(ping[0].parse::<u64>().expect("count") > 5, "{}", run.stdout);
+    assert_eq!(ping[0], fail[0], "one of each per task");
+    assert!(ping[1].starts_with("0("), "successes: {ping:?}");
+    assert!(
+        fail[1].starts_with(&format!("{}(", fail[0])),
+        "all failed: {fail:?}"
+    );
+    // The reported response time is the guest's own measure of its 10 ms sleep.
+    let median: f64 = ping[5].parse().expect("median");
+    assert!((10.0..100.0).contains(&median), "{ping:?}");
+    assert!(run.stdout.contains("custom fail: no"), "{}", run.stdout);
+    assert!(target.hits().is_empty(), "no HTTP at all");
 }
 
 #[tokio::test(flavor = "multi_thread")]
