@@ -33,7 +33,7 @@ pub fn rows(root: &Path, locust: &Path, url: &str, seconds: u64) -> anyhow::Resu
 
     // Cold: nothing cached (this benchmark has its own, empty cache folder).
     let (cold_wall, cold_cpu) = list(locust, &file)?;
-    let (warm_wall, warm_cpu) = list(locust, &file)?;
+    let (_, warm_cpu) = list(locust, &file)?;
     rows.push(format!(
         "| Python: build and compile a cold locustfile (s, wall; CPU) | {cold_wall:.1}; {cold_cpu:.1} | | |"
     ));
@@ -41,7 +41,6 @@ pub fn rows(root: &Path, locust: &Path, url: &str, seconds: u64) -> anyhow::Resu
     rows.push(format!(
         "| Python: warm start (cached) to the first request (s) | {first:.2} | | |"
     ));
-    let _ = warm_wall;
 
     let ours = hammered(hammer(locust, &file, url, seconds))?.without(warm_cpu);
     match &reference {
@@ -70,16 +69,14 @@ pub fn rows(root: &Path, locust: &Path, url: &str, seconds: u64) -> anyhow::Resu
     let few = settled(locust, &file, url, FEW)?;
     let many = settled(locust, &file, url, MANY)?;
     let slope = |of: fn(&Memory) -> u64| {
-        of(&many.memory).saturating_sub(of(&few.memory)) as f64 / (MANY - FEW) as f64 / 1024.0
+        of(&many).saturating_sub(of(&few)) as f64 / (MANY - FEW) as f64 / 1024.0
     };
     let (their_private, their_resident) = match &reference {
         Some(reference) => {
             let few = settled(reference, &file, url, FEW)?;
             let many = settled(reference, &file, url, MANY)?;
             let per = |of: fn(&Memory) -> u64| {
-                of(&many.memory).saturating_sub(of(&few.memory)) as f64
-                    / (MANY - FEW) as f64
-                    / 1024.0
+                of(&many).saturating_sub(of(&few)) as f64 / (MANY - FEW) as f64 / 1024.0
             };
             (
                 format!("{:.2}", per(|memory| memory.private)),
@@ -106,7 +103,7 @@ pub fn rows(root: &Path, locust: &Path, url: &str, seconds: u64) -> anyhow::Resu
         let crowd = settled_class(locust, &file, url, CROWD, "Starter", 1)?;
         rows.push(format!(
             "| Python: {CROWD} users in one process, each after its first request (private GiB) | {:.1} | | |",
-            crowd.memory.private as f64 / (1 << 20) as f64
+            crowd.private as f64 / (1 << 20) as f64
         ));
     } else {
         rows.push(format!(
@@ -224,12 +221,8 @@ fn wait_for(url: &str, count: u64, limit: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Settled {
-    memory: Memory,
-}
-
 /// `count` `Idle` users once each has made its 100 requests and waits.
-fn settled(program: &Path, file: &Path, url: &str, count: u64) -> anyhow::Result<Settled> {
+fn settled(program: &Path, file: &Path, url: &str, count: u64) -> anyhow::Result<Memory> {
     settled_class(program, file, url, count, "Idle", 100)
 }
 
@@ -241,15 +234,13 @@ fn settled_class(
     count: u64,
     class: &str,
     requests: u64,
-) -> anyhow::Result<Settled> {
+) -> anyhow::Result<Memory> {
     let before = served_count(url)?;
     let child = users(program, file, url, count, class)?;
     let result = (|| {
         wait_for(url, before + count * requests, Duration::from_secs(900))?;
         std::thread::sleep(Duration::from_secs(2));
-        Ok(Settled {
-            memory: memory_kib(child.id())?,
-        })
+        memory_kib(child.id())
     })();
     stop(child);
     result

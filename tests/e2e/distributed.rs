@@ -18,9 +18,20 @@ use crate::harness::{Background, Run, Target, fixture};
 /// port only.
 pub(crate) async fn master(target: &Target, extra: &[&str], web: bool) -> (Background, String) {
     let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+    master_of(&fixture, target, extra, web, &[]).await
+}
+
+/// [`master`] of the component or locustfile `file`, with environment variables `env`.
+pub(crate) async fn master_of(
+    file: &str,
+    target: &Target,
+    extra: &[&str],
+    web: bool,
+    env: &[(&str, &str)],
+) -> (Background, String) {
     let mut args = vec![
         "-f",
-        &fixture,
+        file,
         "--master",
         "--master-bind-host",
         "127.0.0.1",
@@ -32,9 +43,9 @@ pub(crate) async fn master(target: &Target, extra: &[&str], web: bool) -> (Backg
     args.extend_from_slice(extra);
     let mut master = if web {
         args.extend_from_slice(&["-P", "0", "--web-host", "127.0.0.1"]);
-        Background::start(&args).await
+        Background::start_web(&args, env).await
     } else {
-        Background::start_with(&args, &[], "Waiting for workers on ").await
+        Background::start_with(&args, env, "Waiting for workers on ").await
     };
     let log = format!("{}{}", master.early_log, master.ready);
     let port = log

@@ -379,7 +379,12 @@ const WEB_READY: &str = "Starting web interface at ";
 impl Background {
     /// Start `locust` with `args` and wait until its web UI listens.
     pub async fn start(args: &[&str]) -> Self {
-        let mut started = Self::start_with(args, &[], WEB_READY).await;
+        Self::start_web(args, &[]).await
+    }
+
+    /// [`Background::start`] with extra environment variables.
+    pub async fn start_web(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut started = Self::start_with(args, env, WEB_READY).await;
         started.url = started.ready.trim().replace("0.0.0.0", "127.0.0.1");
         started
     }
@@ -432,19 +437,26 @@ impl Background {
     /// class, with `extra` options.
     pub async fn fixture_ui(target: &Target, extra: &[&str]) -> Self {
         let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+        let mut args = vec!["Lifecycle"];
+        args.extend_from_slice(extra);
+        Self::web_ui(&fixture, target, &args, &[]).await
+    }
+
+    /// The web UI of the component or locustfile `file` on a free port of 127.0.0.1, testing
+    /// `target`, with `extra` options and environment variables `env`.
+    pub async fn web_ui(file: &str, target: &Target, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args = vec![
             "-f",
-            &fixture,
+            file,
             "--host",
             &target.url,
             "-P",
             "0",
             "--web-host",
             "127.0.0.1",
-            "Lifecycle",
         ];
         args.extend_from_slice(extra);
-        Self::start(&args).await
+        Self::start_web(&args, env).await
     }
 
     /// SIGTERM, then collect the output.

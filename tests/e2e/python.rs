@@ -409,34 +409,17 @@ async fn custom_wait_time_constant_pacing_and_sleep_in_a_task() {
     }
 }
 
-/// Start `file` with the web UI on a free port, as [`Background::start`] does.
-async fn python_ui(file: &str, target: &Target) -> Background {
-    let mut ui = Background::start_with(
-        &[
-            "-f",
-            file,
-            "--host",
-            &target.url,
-            "-P",
-            "0",
-            "--web-host",
-            "127.0.0.1",
-            // Stopping lets the task in flight finish, so all the target served is recorded.
-            "--stop-timeout",
-            "5",
-        ],
-        &[("PATH", &path_with_tool())],
-        "Starting web interface at ",
-    )
-    .await;
-    ui.url = ui.ready.trim().to_owned();
-    ui
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_locustfile_runs_from_the_web_ui() {
     let target = Target::start().await;
-    let ui = python_ui("examples/python/tasks.py", &target).await;
+    // Stopping lets the task in flight finish, so all the target served is recorded.
+    let ui = Background::web_ui(
+        "examples/python/tasks.py",
+        &target,
+        &["--stop-timeout", "5"],
+        &[("PATH", &path_with_tool())],
+    )
+    .await;
     let client = Client::new();
     let url = ui.url.clone();
     let started = client
@@ -491,17 +474,10 @@ async fn a_python_locustfile_runs_from_the_web_ui() {
 async fn a_worker_runs_the_python_component_the_master_sends() {
     let target = Target::start().await;
     let tool_path = path_with_tool();
-    let master = Background::start_with(
+    let (master, port) = crate::distributed::master_of(
+        "examples/python/tasks.py",
+        &target,
         &[
-            "-f",
-            "examples/python/tasks.py",
-            "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            "0",
-            "--host",
-            &target.url,
             "--headless",
             "--expect-workers",
             "1",
@@ -514,17 +490,10 @@ async fn a_worker_runs_the_python_component_the_master_sends() {
             "--stop-timeout",
             "5",
         ],
+        false,
         &[("PATH", &tool_path)],
-        "Waiting for workers on ",
     )
     .await;
-    let port = master
-        .ready
-        .split_whitespace()
-        .next()
-        .and_then(|address| address.rsplit(':').next())
-        .expect("the workers' port")
-        .to_owned();
     // The worker has no locustfile and no componentize-py: it gets the built component.
     let cache = tempfile::tempdir().expect("cache");
     share_compiled_code(cache.path());

@@ -27,7 +27,8 @@ from wit_world.imports import log as _log
 from wit_world.imports import types as _types
 
 from . import events as _events
-from .env import CommandLineParser, Environment
+from .env import CommandLineParser, Environment, shown
+from .event import EventHook
 from .exception import (
     InterruptTaskSet,
     RescheduleTask,
@@ -258,8 +259,6 @@ def _hook_set():
 
 
 def _option_specs():
-    from .env import shown
-
     return [
         _types.OptionSpec(
             option.name, None if option.default is None else shown(option.default), option.help
@@ -351,11 +350,9 @@ def _env():
     return _environment
 
 
-def _report_listener_error(event):
-    _log.write(
-        _log.Level.ERROR,
-        f"an events.{event} listener failed:\n{traceback.format_exc().rstrip()}",
-    )
+def _report_error(what):
+    """Log the exception being handled, for exports that cannot return an error."""
+    _log.write(_log.Level.ERROR, f"{what} failed:\n{traceback.format_exc().rstrip()}")
 
 
 def record_request(kind, fields):
@@ -439,7 +436,7 @@ class UserExports:
             owner = _user if node is None else _owner(node)
             return float(owner.wait_time())
         except BaseException:
-            _report_listener_error("wait_time")
+            _report_error("the wait_time method")
             return float("nan")
 
 
@@ -474,14 +471,14 @@ class HookExports:
                 _call_listeners(_events.request_failure, dict(fields, exception=failure))
                 _call_listeners(_events.request, dict(fields, exception=failure, context={}))
         except BaseException:
-            _report_listener_error("request")
+            _report_error("an events.request listener")
 
     def report_to_master(self):
         data = {}
         try:
             _call_listeners(_events.report_to_master, {"client_id": "worker", "data": data})
         except BaseException:
-            _report_listener_error("report_to_master")
+            _report_error("an events.report_to_master listener")
             return None
         return json.dumps(data).encode() if data else None
 
@@ -491,13 +488,12 @@ class HookExports:
                 _events.worker_report, {"client_id": worker_id, "data": json.loads(data)}
             )
         except BaseException:
-            _report_listener_error("worker_report")
+            _report_error("an events.worker_report listener")
 
 
 def _call_listeners(hook, fields):
-    """Call a hook's listeners directly (the request events' own ``fire`` records instead)."""
-    for handler in list(hook._handlers):
-        handler(**fields)
+    """Call a hook's listeners (the request events' own ``fire`` records instead)."""
+    EventHook.fire(hook, **fields)
 
 
 def _fire(hook, **fields):
