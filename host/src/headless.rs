@@ -166,6 +166,9 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
                 "--list and --show-task-ratio describe a component; run them without --worker"
             ));
         }
+        if !plan.allow_hosts.is_empty() {
+            tracing::warn!(target: "locust.main", "--allow-host is ignored on a worker: its users reach the hosts the master grants; pass --allow-host to the master");
+        }
         return crate::dist::worker::run(worker.clone(), events).await;
     }
     if plan.demo && plan.host.is_none() {
@@ -236,6 +239,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             max_request_names: plan.max_request_names,
             reset_stats: plan.reset_stats,
             tags: (plan.tags.clone(), plan.exclude_tags.clone()),
+            allow_hosts: plan.allow_hosts.clone(),
             master: master.clone(),
         },
         events,

@@ -112,6 +112,7 @@ impl GuestHooks {
         stats: Stats,
         host: Option<Arc<str>>,
         options: ComponentOptions,
+        grants: Arc<crate::grants::Grants>,
         deadline: Duration,
     ) -> Result<Option<Self>, String> {
         if declared == HookSet::empty() {
@@ -123,6 +124,7 @@ impl GuestHooks {
             host,
             class: Arc::from("hooks"),
             options,
+            grants,
         };
         let reporter = Reporter {
             stats,

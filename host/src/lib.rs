@@ -12,6 +12,7 @@ pub mod demo;
 pub mod dist;
 pub mod events;
 pub mod files;
+pub mod grants;
 pub mod headless;
 pub mod hooks;
 pub mod http;

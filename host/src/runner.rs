@@ -157,6 +157,7 @@ impl Spawner {
                 .or_else(|| class.host.as_deref().map(Arc::from)),
             class: Arc::from(class.name.as_str()),
             options: self.environment.options.clone(),
+            grants: self.environment.grants.clone(),
         };
         self.shared.user_count.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.spawned)[class_index] += 1;

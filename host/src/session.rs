@@ -13,6 +13,7 @@ use crate::component::{ComponentOptions, HookSet, TestComponent};
 use crate::config::StepLoad;
 use crate::dist::master::{Master, MasterPlan, MasterSetup, WorkerInfo};
 use crate::events::{Events, Reporter};
+use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
 use crate::runner::{LocalRunner, RunnerState};
 use crate::scenario::UserClassPlan;
@@ -41,6 +42,8 @@ pub struct SessionParts {
     pub reset_stats: bool,
     /// `--tags` and `--exclude-tags` (the classes are filtered already; workers need them).
     pub tags: (Option<Vec<String>>, Option<Vec<String>>),
+    /// `--allow-host`.
+    pub allow_hosts: Vec<HostRule>,
     /// Split the users across workers as their master, instead of running them here.
     pub master: Option<MasterPlan>,
 }
@@ -108,6 +111,7 @@ pub struct TestSession {
     hooks: Option<GuestHooks>,
     options: ComponentOptions,
     host: Mutex<Option<String>>,
+    allow_hosts: Vec<HostRule>,
     stop_timeout: Duration,
     reset_stats: bool,
     run: tokio::sync::Mutex<Option<ActiveRun>>,
@@ -177,12 +181,14 @@ impl TestSession {
     pub async fn prepare(parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
         let stats = Stats::with_name_limit(parts.max_request_names);
         let classes = parts.classes;
+        let grants = Grants::for_run(&parts.allow_hosts, parts.host.as_deref(), &classes).await;
         let hooks = GuestHooks::start(
             parts.component.clone(),
             parts.hooks,
             stats.clone(),
             parts.host.as_deref().map(Arc::from),
             parts.options.clone(),
+            grants,
             parts.hook_timeout,
         )
         .await
@@ -212,6 +218,7 @@ impl TestSession {
                     options: parts.options.clone(),
                     stop_timeout: parts.stop_timeout,
                     host: parts.host.clone(),
+                    allow_hosts: parts.allow_hosts.clone(),
                 };
                 Some(Master::listen(plan, setup, stats.clone(), hooks.clone()).await?)
             }
@@ -224,6 +231,7 @@ impl TestSession {
             hooks,
             options: parts.options,
             host: Mutex::new(parts.host),
+            allow_hosts: parts.allow_hosts,
             stop_timeout: parts.stop_timeout,
             reset_stats: parts.reset_stats,
             run: tokio::sync::Mutex::new(None),
@@ -356,6 +364,8 @@ impl TestSession {
                     },
                     host_override: host.as_deref().map(Arc::from),
                     options: self.options.clone(),
+                    grants: Grants::for_run(&self.allow_hosts, host.as_deref(), &self.classes)
+                        .await,
                 });
                 Runner::Local(Arc::new(LocalRunner::new(
                     environment,

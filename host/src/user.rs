@@ -40,6 +40,8 @@ pub struct UserEnvironment {
     pub host_override: Option<Arc<str>>,
     /// Values of the component's declared options.
     pub options: crate::component::ComponentOptions,
+    /// The hosts users may reach.
+    pub grants: Arc<crate::grants::Grants>,
 }
 
 /// Whether the user has been told to stop (at any level).

@@ -52,6 +52,8 @@ struct TargetState {
     started: Instant,
     hits: Arc<Mutex<Vec<Hit>>>,
     sessions: Arc<AtomicU64>,
+    /// Where `/away` redirects.
+    away: Arc<Mutex<Option<String>>>,
 }
 
 /// A test HTTP server on 127.0.0.1.
@@ -99,6 +101,11 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_secs(2)).await;
     } else if path == "/redirect" {
         response = response.status(302).header(header::LOCATION, "/r/landed");
+    } else if path == "/away" {
+        let away = state.away.lock().expect("away").clone().unwrap_or_default();
+        response = response
+            .status(302)
+            .header(header::LOCATION, format!("{away}/landed-away"));
     } else if path == "/gzip" {
         use std::io::Write as _;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -152,7 +159,7 @@ fn gzip_bomb() -> bytes::Bytes {
 impl Target {
     /// Start a target that answers everything with 200 `ok`, except `/status/N` (status N),
     /// `/slow` (after 2 s), `/c/login` (sets a new `session` cookie each time), `/redirect`
-    /// (302 to `/r/landed`), `/gzip` (a gzip-encoded body), `/auth` (401 unless alice:secret),
+    /// (302 to `/r/landed`), `/away` (302 to another server, see [`Target::redirect_away_to`]), `/gzip` (a gzip-encoded body), `/auth` (401 unless alice:secret),
     /// `/echo` (answers with the content type and body it got), and two hostile ones:
     /// `/endless` (a body that never ends) and `/bomb` (gzip of 2 GiB of zeros).
     pub async fn start() -> Self {
@@ -160,6 +167,7 @@ impl Target {
             started: Instant::now(),
             hits: Arc::default(),
             sessions: Arc::new(AtomicU64::new(1)),
+            away: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -170,6 +178,11 @@ impl Target {
             let _ = axum::serve(listener, app).await;
         });
         Self { url, state }
+    }
+
+    /// Make `/away` redirect to `{url}/landed-away`.
+    pub fn redirect_away_to(&self, url: &str) {
+        *self.state.away.lock().expect("away") = Some(url.to_owned());
     }
 
     /// Everything served so far.

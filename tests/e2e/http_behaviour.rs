@@ -109,7 +109,22 @@ async fn catch_response_lets_the_task_decide() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_is_a_failure_with_status_zero() {
     let target = Target::start().await;
-    let run = run_fixture(&target, &["Refused", "-u", "1", "-r", "1", "-t", "2s"]).await;
+    // Granted, so the request is made and the connection refused by the closed port.
+    let run = run_fixture(
+        &target,
+        &[
+            "Refused",
+            "--allow-host",
+            "127.0.0.1:1",
+            "-u",
+            "1",
+            "-r",
+            "1",
+            "-t",
+            "2s",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     // The guest checked status 0 itself: had it not, a user error would be reported.
     assert!(!run.stdout.contains("expected status 0"), "{}", run.stdout);

@@ -96,6 +96,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
             max_request_names: locust::stats::DEFAULT_MAX_NAMES,
             reset_stats: false,
             tags: (None, None),
+            allow_hosts: Vec::new(),
             master: None,
         },
         Events::new(),

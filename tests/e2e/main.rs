@@ -11,6 +11,7 @@ mod build;
 mod compiled_cache;
 mod distributed;
 mod examples;
+mod grants;
 mod hostile;
 mod http_behaviour;
 mod library;

@@ -2,8 +2,8 @@
 //!
 //! A component is compiled once; each simulated user gets its own store and instance from a
 //! pre-linked `UserComponentPre` (an `InstancePre`), drawn from wasmtime's pooling
-//! allocator sized for the run's user count. Guests get no files, environment, arguments or
-//! sockets; their memory is capped per user; and each call into a guest gets a fuel budget
+//! allocator sized for the run's user count. Guests get no files, environment or arguments,
+//! and reach only the run's granted hosts (see [`crate::grants`]); their memory is capped per user; and each call into a guest gets a fuel budget
 //! (a count of WebAssembly instructions), so a guest stuck in a loop is stopped and reported
 //! without freezing a runtime thread: execution yields to the scheduler every so often while
 //! it runs.
@@ -20,6 +20,7 @@ mod function_cache;
 mod guest_imports;
 mod guest_output;
 mod http_import;
+mod lookup;
 pub mod python;
 mod responses;
 mod state;
@@ -248,6 +249,9 @@ impl TestComponent {
         let mut linker = Linker::<UserState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|error| LoadError::Setup(format!("linking WASI failed: {error:#}")))?;
+        lookup::add_to_linker(&mut linker).map_err(|error| {
+            LoadError::Setup(format!("linking the name lookups failed: {error:#}"))
+        })?;
         UserComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|error| LoadError::Setup(format!("linking the host API failed: {error:#}")))?;
         let wrong_world = |error: wasmtime::Error| {
@@ -298,6 +302,8 @@ impl TestComponent {
             host: None,
             class: std::sync::Arc::from("describe"),
             options: ComponentOptions::default(),
+            // Describing needs no network.
+            grants: std::sync::Arc::default(),
         };
         let reporter = crate::events::Reporter {
             stats: crate::stats::Stats::new(),
@@ -336,6 +342,7 @@ impl TestComponent {
                 store.data().exchange.clone(),
                 base,
                 self.limits.max_response_bytes,
+                identity.grants.clone(),
             ),
             store,
             bindings,

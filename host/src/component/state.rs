@@ -1,4 +1,5 @@
-//! What each guest instance's store holds: its WASI context (which grants nothing), its
+//! What each guest instance's store holds: its WASI context (no files, environment or
+//! arguments; TCP to the run's granted hosts only), its
 //! limits, and the simulated user's identity, HTTP session and reporter. The import
 //! implementations live in the sibling files, one per WIT interface.
 
@@ -8,10 +9,12 @@ use std::time::Duration;
 
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::responses::HeldResponses;
 use crate::events::{Reporter, RequestEvent};
+use crate::grants::Grants;
 use crate::http::Exchange;
 
 /// Who the user in an instance is.
@@ -27,6 +30,8 @@ pub struct UserIdentity {
     pub class: Arc<str>,
     /// Values of the component's declared options (`context.get-option`).
     pub options: ComponentOptions,
+    /// The hosts the instance may reach over HTTP and TCP.
+    pub grants: Arc<Grants>,
 }
 
 /// Values of a component's declared options, by name; shared by all users.
@@ -46,7 +51,7 @@ pub(super) struct PendingRequest {
 /// The data of one guest store.
 pub struct UserState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) identity: UserIdentity,
     /// Where the `send` import hands requests to the instance's [`crate::http::HttpAgent`].
@@ -65,8 +70,25 @@ impl UserState {
     /// `memory_bytes` of linear memory.
     pub fn new(identity: UserIdentity, reporter: Reporter, memory_bytes: usize) -> Self {
         let (stdout, stderr) = GuestOutput::pair(identity.class.clone(), identity.id);
+        let grants = identity.grants.clone();
         let wasi = WasiCtx::builder()
-            .allow_tcp(false)
+            // TCP to granted addresses only; name lookups are answered by `lookup` from the
+            // grants, never by the system resolver for an ungranted name.
+            .allow_tcp(true)
+            .socket_addr_check(move |address, usage| {
+                let allowed = match usage {
+                    SocketAddrUse::TcpBind => Grants::is_implicit_bind(address),
+                    SocketAddrUse::TcpConnect => {
+                        let granted = grants.allows_address(address);
+                        if !granted {
+                            super::lookup::refused(address);
+                        }
+                        granted
+                    }
+                    _ => false,
+                };
+                Box::pin(std::future::ready(allowed))
+            })
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .stdout(stdout)

@@ -146,6 +146,17 @@ fn settings_to_args(
                 these.push(flag.into());
                 these.extend(setting.value.split_whitespace().map(OsString::from));
             }
+            // A repeatable option: one value per word or comma.
+            ArgAction::Append => {
+                for value in setting
+                    .value
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|value| !value.is_empty())
+                {
+                    these.push(flag.clone().into());
+                    these.push(value.into());
+                }
+            }
             _ => {
                 these.push(flag.into());
                 these.push(setting.value.clone().into());

@@ -355,6 +355,13 @@ pub struct Options {
           value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "WebAssembly options")]
     pub max_response_size: Option<u32>,
 
+    /// A host guests may reach besides --host and the classes' own hosts: HOST, HOST:PORT,
+    /// [IPv6]:PORT, *.DOMAIN, a URL, or * for any (repeatable; comma-separated in LOCUST_ALLOW_HOST).
+    #[arg(long = "allow-host", env = "LOCUST_ALLOW_HOST", value_name = "HOST[:PORT]",
+          value_delimiter = ',', value_parser = crate::grants::HostRule::parse,
+          help_heading = "WebAssembly options")]
+    pub allow_host: Vec<crate::grants::HostRule>,
+
     /// WebAssembly instructions one call into a guest may execute before it is stopped as runaway.
     #[arg(long = "guest-fuel", env = "LOCUST_GUEST_FUEL", default_value_t = 10_000_000_000,
           value_parser = clap::value_parser!(u64).range(1..), help_heading = "WebAssembly options")]
@@ -456,6 +463,8 @@ pub struct RunPlan {
     pub tags: Option<Vec<String>>,
     /// Tag exclusions.
     pub exclude_tags: Option<Vec<String>>,
+    /// `--allow-host`: the hosts guests may reach besides the run's and the classes' hosts.
+    pub allow_hosts: Vec<crate::grants::HostRule>,
     /// Start at once, without the web UI.
     pub headless: bool,
     /// The web UI, when not headless.
@@ -571,6 +580,7 @@ impl Options {
             max_request_names: self.max_request_names as usize,
             tags: self.tags,
             exclude_tags: self.exclude_tags,
+            allow_hosts: self.allow_host,
             headless: self.headless,
             web: WebPlan {
                 host: self.web_host.clone(),

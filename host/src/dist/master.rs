@@ -73,6 +73,8 @@ pub struct MasterSetup {
     pub stop_timeout: Duration,
     /// `--host`, for the workers' hooks.
     pub host: Option<String>,
+    /// `--allow-host`, which workers enforce.
+    pub allow_hosts: Vec<crate::grants::HostRule>,
 }
 
 /// A worker as the web UI and logs show it.
@@ -658,6 +660,12 @@ impl Master {
             max_response_bytes: Some(self.limits.max_response_bytes as u64),
             host: self.setup.host.clone(),
             options: self.option_list(),
+            allow_hosts: self
+                .setup
+                .allow_hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         });
         send(&outbound, &welcome).await;
         // The worker compiles the component, then says it is ready.

@@ -128,6 +128,10 @@ pub struct Welcome {
     /// spawn).
     #[serde(default)]
     pub options: Vec<(String, String)>,
+    /// The master's `--allow-host` values: the worker's guests reach only these hosts, the
+    /// spawn's host and the classes' own hosts.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 /// What a worker runs. A spawn while users run changes their number (the newest stop).
@@ -392,6 +396,7 @@ mod tests {
                 max_response_bytes: Some(1 << 20),
                 host: Some("http://127.0.0.1:8080".into()),
                 options: vec![("greeting".into(), "hi".into())],
+                allow_hosts: vec!["api.example.com:443".into()],
             }),
             Message::Refused("wrong token".into()),
             Message::Ready,

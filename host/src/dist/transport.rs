@@ -265,6 +265,7 @@ mod tests {
                                 max_response_bytes: None,
                                 host: None,
                                 options: Vec::new(),
+                                allow_hosts: Vec::new(),
                             });
                             let frame = welcome.to_frame().expect("encode");
                             let _ = connection.outbound.send(Ok(frame.into())).await;

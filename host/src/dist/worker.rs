@@ -19,6 +19,7 @@ use super::protocol::{
 use super::transport::{self, WireFrame, WorkerStream};
 use crate::component::{GuestLimits, TestComponent, hash_of, read_component};
 use crate::events::{Events, Reporter};
+use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
 use crate::runner::{LocalRunner, RunnerState};
 use crate::scenario::Scenario;
@@ -126,6 +127,8 @@ impl ComponentCache {
 struct Loaded {
     /// The welcome it was loaded for (without the bytes).
     welcome: Welcome,
+    /// The master's `--allow-host`, parsed.
+    allow_hosts: Vec<HostRule>,
     component: Arc<TestComponent>,
     scenario: Scenario,
     hooks: Option<GuestHooks>,
@@ -389,12 +392,25 @@ impl Worker {
             .map_err(|error| format!("{}: {error}", name.display()))?;
         let scenario = Scenario::from_description(description)
             .map_err(|error| format!("{}: {error}", name.display()))?;
+        let allow_hosts = welcome
+            .allow_hosts
+            .iter()
+            .map(|rule| HostRule::parse(rule))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| format!("the master's --allow-host {error}"))?;
+        let grants = Grants::for_run(
+            &allow_hosts,
+            welcome.host.as_deref(),
+            &scenario.plan(&[], None, None).unwrap_or_default(),
+        )
+        .await;
         let hooks = GuestHooks::start(
             component.clone(),
             scenario.hooks,
             self.stats.clone(),
             welcome.host.as_deref().map(Arc::from),
             Arc::new(welcome.options.iter().cloned().collect()),
+            grants,
             self.plan.hook_timeout,
         )
         .await?;
@@ -407,6 +423,7 @@ impl Worker {
         }
         self.loaded = Some(Loaded {
             welcome,
+            allow_hosts,
             component,
             scenario,
             hooks,
@@ -416,7 +433,7 @@ impl Worker {
     }
 
     /// Build the runner a spawn asks for.
-    fn runner_for(&self, spawn: &Spawn) -> Result<LocalRunner, String> {
+    async fn runner_for(&self, spawn: &Spawn) -> Result<LocalRunner, String> {
         let loaded = self
             .loaded
             .as_ref()
@@ -427,6 +444,7 @@ impl Worker {
             .plan(&names, spawn.tags.as_deref(), spawn.exclude_tags.as_deref())
             .map_err(|error| error.to_string())?;
         let options: BTreeMap<String, String> = spawn.options.iter().cloned().collect();
+        let grants = Grants::for_run(&loaded.allow_hosts, spawn.host.as_deref(), &classes).await;
         let environment = Arc::new(UserEnvironment {
             component: loaded.component.clone(),
             reporter: Reporter {
@@ -435,6 +453,7 @@ impl Worker {
             },
             host_override: spawn.host.as_deref().map(Arc::from),
             options: Arc::new(options),
+            grants,
         });
         Ok(LocalRunner::new(
             environment,
@@ -493,7 +512,7 @@ impl Worker {
                     match message {
                         Message::Spawn(spawn) => {
                             if runner.is_none() {
-                                match self.runner_for(&spawn) {
+                                match self.runner_for(&spawn).await {
                                     Ok(new) => runner = Some(Arc::new(new)),
                                     Err(error) => {
                                         tracing::error!(target: "locust.runners", "Cannot spawn: {error}");

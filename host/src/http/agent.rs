@@ -151,11 +151,17 @@ pub struct HttpAgent {
 
 impl HttpAgent {
     /// An agent serving `exchange` with a fresh session, for a user whose relative URLs go to
-    /// `base`, reading response bodies of at most `max_body` bytes.
-    pub fn new(exchange: Arc<Exchange>, base: UrlBase, max_body: usize) -> Self {
+    /// `base`, reaching only the hosts `grants` allows and reading response bodies of at most
+    /// `max_body` bytes.
+    pub fn new(
+        exchange: Arc<Exchange>,
+        base: UrlBase,
+        max_body: usize,
+        grants: Arc<crate::grants::Grants>,
+    ) -> Self {
         let shared = exchange.clone();
         let work = Box::pin(async move {
-            let mut session = HttpSession::new(max_body);
+            let mut session = HttpSession::new(max_body, grants);
             loop {
                 let job = std::future::poll_fn(|_| match shared.take_submitted() {
                     Some(job) => Poll::Ready(job),
@@ -261,6 +267,7 @@ mod tests {
             exchange.clone(),
             UrlBase::new(Some(base), Arc::from("Tester")),
             crate::http::DEFAULT_MAX_BODY,
+            crate::grants::Grants::any(),
         )
     }
 
@@ -308,6 +315,7 @@ mod tests {
             exchange.clone(),
             UrlBase::new(None, Arc::from("Lost")),
             crate::http::DEFAULT_MAX_BODY,
+            crate::grants::Grants::any(),
         );
         let sent = agent.serve(exchange.execute(guest_get("/nowhere"))).await;
         assert_eq!(sent.name, "/nowhere");

@@ -13,6 +13,7 @@ mod test_server;
 
 use std::fmt;
 use std::io::Read as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -27,6 +28,8 @@ pub use agent::{Exchange, HttpAgent, Sent};
 pub use connect::trust_certificates;
 use connect::{Connection, Live, connect, drive};
 pub use target::{GuestUrl, UrlBase};
+
+use crate::grants::Grants;
 
 /// How many redirects are followed before giving up, as in `requests`.
 const MAX_REDIRECTS: usize = 30;
@@ -157,22 +160,20 @@ pub struct HttpSession {
     connections: Vec<(Origin, Connection)>,
     cookies: CookieStore,
     max_body: usize,
-}
-
-impl Default for HttpSession {
-    fn default() -> Self {
-        Self::new(DEFAULT_MAX_BODY)
-    }
+    /// The hosts it may connect to.
+    grants: Arc<Grants>,
 }
 
 impl HttpSession {
-    /// A session with no connections and an empty cookie jar, which reads response bodies of
-    /// at most `max_body` bytes (after decompression; `--max-response-size`).
-    pub fn new(max_body: usize) -> Self {
+    /// A session with no connections and an empty cookie jar, which connects only to the
+    /// hosts `grants` allows and reads response bodies of at most `max_body` bytes (after
+    /// decompression; `--max-response-size`).
+    pub fn new(max_body: usize, grants: Arc<Grants>) -> Self {
         Self {
             connections: Vec::new(),
             cookies: CookieStore::default(),
             max_body,
+            grants,
         }
     }
 
@@ -253,7 +254,15 @@ impl HttpSession {
     async fn exchange(&mut self, request: &HttpRequest) -> Result<Received, String> {
         let (origin, reused) = match self.take_connection(&request.url) {
             Some((origin, connection)) => (origin, Some(connection)),
-            None => (Origin::of(&request.url)?, None),
+            None => {
+                let origin = Origin::of(&request.url)?;
+                // Checked before every new connection, so redirects are checked too; a kept
+                // connection is always to a granted origin.
+                if !self.grants.allows(&origin.host, origin.port) {
+                    return Err(Grants::refusal(&origin.host, origin.port));
+                }
+                (origin, None)
+            }
         };
         let fresh = reused.is_none();
         let mut connection = match reused {
@@ -597,7 +606,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_parked_connection_carries_the_next_request() {
         let server = TestServer::start(Behaviour::default()).await;
-        let mut session = HttpSession::default();
+        let mut session = HttpSession::new(DEFAULT_MAX_BODY, Grants::any());
         for _ in 0..3 {
             let outcome = session.execute(get(&server.url)).await;
             assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
@@ -619,7 +628,7 @@ pub(crate) mod tests {
             ..Behaviour::default()
         })
         .await;
-        let mut session = HttpSession::default();
+        let mut session = HttpSession::new(DEFAULT_MAX_BODY, Grants::any());
         for _ in 0..3 {
             let outcome = session.execute(get(&server.url)).await;
             assert_eq!(outcome.status, 200, "{:?}", outcome.transport_error);
@@ -631,6 +640,30 @@ pub(crate) mod tests {
         assert_eq!(ports.len(), 3, "each request answered once");
         let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
         assert_eq!(distinct.len(), 3, "a new connection each time: {ports:?}");
+    }
+
+    #[tokio::test]
+    async fn an_ungranted_origin_is_refused_before_connecting() {
+        let server = TestServer::start(Behaviour::default()).await;
+        let granted = crate::grants::HostRule::parse("127.0.0.1:1").expect("rule");
+        let mut session = HttpSession::new(
+            DEFAULT_MAX_BODY,
+            Grants::resolve(&[granted], ["http://localhost:2"]).await,
+        );
+        let outcome = session.execute(get(&server.url)).await;
+        assert_eq!(outcome.status, 0);
+        let port = server.url.rsplit(':').next().expect("port");
+        assert_eq!(
+            outcome.transport_error.as_deref(),
+            Some(
+                format!(
+                    "127.0.0.1:{port} is not a host this test may reach; grant it with \
+                     --allow-host 127.0.0.1:{port}"
+                )
+                .as_str()
+            )
+        );
+        assert!(server.ports().is_empty(), "nothing reached the server");
     }
 
     #[test]
