@@ -618,6 +618,106 @@ async fn a_custom_client_records_its_calls_through_the_events() {
     assert!(target.hits().is_empty(), "no HTTP at all");
 }
 
+/// The documentation's `SimpleXMLRPCServer` script, run unmodified on its port 8877, and the
+/// requests it logged so far.
+struct XmlRpcServer {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl XmlRpcServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("log dir");
+        let log = dir.path().join("server.log");
+        let child = std::process::Command::new(provision::componentize_py().join("python3"))
+            .args(["-u", "examples/python/xmlrpc_server.py"])
+            .current_dir(root())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(dir.path().join("requests.log")).expect("log"))
+            .spawn()
+            .expect("python3 runs the server");
+        let server = Self {
+            child,
+            log,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::fs::read_to_string(&server.log).is_ok_and(|text| text.contains("Listening")) {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the XML-RPC server did not start (is port 8877 taken?)");
+    }
+
+    /// The calls the server answered (its request log has a line per POST).
+    fn calls(&self) -> u64 {
+        let requests = self.log.with_file_name("requests.log");
+        let text = std::fs::read_to_string(requests).unwrap_or_default();
+        text.lines().filter(|line| line.contains("\"POST ")).count() as u64
+    }
+}
+
+impl Drop for XmlRpcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documentations_xml_rpc_user_runs_over_python_sockets() {
+    let server = XmlRpcServer::start();
+    // No --host and no --allow-host: the class's own host is granted.
+    let args = [
+        "-f",
+        "examples/python/xmlrpc_user.py",
+        "--headless",
+        "-u",
+        "3",
+        "-r",
+        "10",
+        "-t",
+        "4s",
+        // The server answers one call at a time, each after up to a second.
+        "--stop-timeout",
+        "10",
+    ];
+    let env = [("PATH", path_with_tool())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = locust_with_env(&args, &env).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let recorded = run.requests("xmlrpc", "get_time") + run.requests("xmlrpc", "get_random_number");
+    assert!(recorded > 0, "{}", run.stdout);
+    assert_eq!(recorded, server.calls(), "{}", run.stdout);
+    assert!(run.section("Error report").is_none(), "{}", run.stdout);
+
+    // A Fault is a failure, recorded under the method's name.
+    let before = server.calls();
+    let python_path = root().join("examples/python");
+    let mut env = env.clone();
+    env.push(("PYTHONPATH", python_path.to_str().expect("utf-8 path")));
+    let faulty = [
+        "-f",
+        "tests/fixtures/python/xmlrpc_faults.py",
+        "--headless",
+        "-u",
+        "1",
+        "-t",
+        "2s",
+    ];
+    let run = locust_with_env(&faulty, &env).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let row = run.summary_row("xmlrpc", "no_such_method").expect("a row");
+    let calls = server.calls() - before;
+    assert!(calls > 0);
+    assert_eq!(row[0], calls.to_string(), "{row:?}");
+    assert!(row[1].starts_with(&format!("{calls}(")), "all failed: {row:?}");
+    let report = run.section("Error report").expect("an error report");
+    assert!(report.contains("no_such_method"), "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_refuses_threads_greenlets_sockets_and_files() {
     let target = Target::start().await;
@@ -629,7 +729,7 @@ async fn the_sandbox_refuses_threads_greenlets_sockets_and_files() {
     )
     .await;
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    for attempt in ["thread", "greenlet", "socket", "file"] {
+    for attempt in ["thread", "greenlet", "socket", "lookup", "udp", "file"] {
         assert!(
             run.stdout.contains(&format!("refused {attempt}: ")),
             "{attempt} is refused: {}",
@@ -638,6 +738,21 @@ async fn the_sandbox_refuses_threads_greenlets_sockets_and_files() {
         assert_eq!(count(&served(&target), &format!("/allowed/{attempt}")), 0);
     }
     assert!(run.stdout.contains("SystemExit: 3"), "{}", run.stdout);
+    // Each refusal is logged once, naming the option that grants.
+    for refused in [
+        "a guest's connection to 127.0.0.1:9 was refused: 127.0.0.1:9 is not a host this test may reach; grant it with --allow-host 127.0.0.1:9",
+        "a guest looked up example.org, which is not a host this test may reach; grant it with --allow-host example.org",
+    ] {
+        assert!(run.stderr.contains(refused), "{refused}: {}", run.stderr);
+    }
+    // A socket to the granted target works.
+    let hits = served(&target);
+    assert!(count(&hits, "/raw/socket") > 0, "{hits:?}");
+    assert_eq!(
+        count(&hits, "/raw/reply/200"),
+        count(&hits, "/raw/socket"),
+        "{hits:?}"
+    );
 
     let looping = python(
         "tests/fixtures/python/misbehaving.py",

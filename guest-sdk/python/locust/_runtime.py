@@ -43,10 +43,12 @@ from .wait_time import _WaitTime
 # was not imported while the component was built is not inside it.
 PRELOADED = (
     "base64 binascii bisect calendar collections contextlib copy csv dataclasses datetime "
-    "decimal difflib email.utils enum fractions functools gzip hashlib heapq hmac html "
-    "html.parser http http.cookies io itertools json logging math numbers operator pathlib "
-    "pprint queue random re secrets shlex statistics string struct textwrap time timeit "
-    "typing unicodedata urllib.parse uuid xml.etree.ElementTree xml.dom.minidom zlib"
+    "decimal difflib email.utils encodings.ascii encodings.idna encodings.latin_1 "
+    "encodings.utf_8 enum fractions functools gzip hashlib heapq hmac html "
+    "html.parser http http.client http.cookies io itertools json logging math numbers operator pathlib "
+    "pprint queue random re secrets selectors shlex socket statistics string struct textwrap "
+    "time timeit typing unicodedata urllib.parse uuid xml.etree.ElementTree xml.dom.minidom "
+    "xmlrpc.client zlib"
 ).split()
 
 # Around the traceback of a locustfile that fails to import, for the host to find.
