@@ -3,14 +3,14 @@
 //! or a signal (`--headless`), or serve the web UI until a signal; print the summary.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 
 use crate::component::{ComponentOptions, Description, GuestLimits, OptionSpec, TestComponent};
-use crate::config::{Action, CsvPlan, Role, RunPlan};
+use crate::config::{Action, ComponentHint, CsvPlan, Role, RunPlan};
 use crate::events::Events;
 use crate::scenario::Scenario;
 use crate::session::{SessionParts, TestSession};
@@ -25,31 +25,48 @@ const CSV_INTERVAL: Duration = Duration::from_secs(2);
 /// Load a component and read its description.
 pub async fn load(
     path: &Path,
+    plugins: &[PathBuf],
     limits: GuestLimits,
 ) -> anyhow::Result<(Arc<TestComponent>, Description)> {
+    let (bytes, infos) = crate::component::assemble(path, plugins).await?;
     let owned = path.to_owned();
-    let component = tokio::task::spawn_blocking(move || TestComponent::load(&owned, limits))
-        .await
-        .context("loading the component")??;
+    let component =
+        tokio::task::spawn_blocking(move || TestComponent::from_bytes(&bytes, &owned, limits))
+            .await
+            .context("loading the component")??;
     let component = Arc::new(component);
-    let description = component
+    let mut description = component
         .describe()
         .await
         .map_err(|error| anyhow!("{}: {error}", path.display()))?;
+    for info in infos {
+        tracing::debug!(target: "locust.main", "plugin {} {} plugged in", info.name, info.version);
+        for option in info.options {
+            if description.options.iter().any(|own| own.name == option.name) {
+                return Err(anyhow!(
+                    "plugin {} and {} both declare option --{}; rename one",
+                    info.name,
+                    path.display(),
+                    option.name
+                ));
+            }
+            description.options.push(option);
+        }
+    }
     Ok((component, description))
 }
 
-/// The extra options a component declares, for `--help` and option parsing; empty when the
-/// component cannot be loaded (the run reports why).
-pub async fn component_options(path: &Path) -> Vec<OptionSpec> {
-    if !path.exists() {
+/// The extra options a component and its plugins declare, for `--help` and option parsing;
+/// empty when the component cannot be loaded (the run reports why).
+pub async fn component_options(hint: &ComponentHint) -> Vec<OptionSpec> {
+    if !hint.locustfile.exists() {
         return Vec::new();
     }
     let limits = GuestLimits {
         max_instances: 1,
         ..GuestLimits::default()
     };
-    match load(path, limits).await {
+    match load(&hint.locustfile, &hint.plugins, limits).await {
         Ok((_, description)) => description.options,
         Err(_) => Vec::new(),
     }
@@ -190,7 +207,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         },
         None => plan.limits,
     };
-    let (component, description) = load(&plan.locustfile, limits).await?;
+    let (component, description) = load(&plan.locustfile, &plan.plugins, limits).await?;
     let scenario = Scenario::from_description(description)
         .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
     let options: ComponentOptions = Arc::new(plan.component_options.clone());

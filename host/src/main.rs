@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use locust::config::{OptionsError, locustfile_hint, parse_options_with};
+use locust::config::{OptionsError, component_hint, parse_options_with};
 use locust::events::Events;
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -30,8 +30,9 @@ fn main() -> ExitCode {
 
 fn run(runtime: &tokio::runtime::Runtime) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    // The component may declare options of its own: read them before parsing.
-    let specs = runtime.block_on(locust::headless::component_options(&locustfile_hint(&args)));
+    // The component and its plugins may declare options of their own: read them before
+    // parsing.
+    let specs = runtime.block_on(locust::headless::component_options(&component_hint(&args)));
     let (options, component_options) = match parse_options_with(&args, &specs) {
         Ok(parsed) => parsed,
         Err(OptionsError::Clap(error))

@@ -22,3 +22,23 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::locust::runtime::{context, events, http, log, types};
+
+/// The `protocol-plugin` world, for describing a plugin in an instance of its own; its imports
+/// are the user component's, implemented once.
+pub mod plugin_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "protocol-plugin",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "locust:runtime/types": super::locust::runtime::types,
+            "locust:runtime/http": super::locust::runtime::http,
+            "locust:runtime/events": super::locust::runtime::events,
+            "locust:runtime/log": super::locust::runtime::log,
+            "locust:runtime/context": super::locust::runtime::context,
+        },
+    });
+}
+
+pub use plugin_world::exports::locust::runtime::plugin::PluginInfo;

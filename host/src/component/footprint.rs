@@ -6,7 +6,9 @@
 //! Core instances made by instantiating a module are counted with that module's own memories
 //! and tables; a nested component counts each time it is instantiated. A module or component
 //! that is not defined inline (imported or aliased from outside) counts as the largest inline
-//! one, an overestimate that only costs a little address space.
+//! one, an overestimate that only costs a little address space. A nested component instantiated
+//! with arguments (a composite of a user and its plugins) counts one core instance more, for
+//! the fused adapters wasmtime compiles between the two.
 
 use wasmparser::{
     ComponentAlias, ComponentExternalKind, ComponentInstance, ComponentOuterAliasKind,
@@ -121,10 +123,17 @@ pub fn of(bytes: &[u8]) -> Result<Footprint, wasmparser::BinaryReaderError> {
             (Payload::ComponentInstanceSection(reader), Some(Frame::Component(component))) => {
                 for instance in reader.clone() {
                     if let ComponentInstance::Instantiate {
-                        component_index, ..
+                        component_index,
+                        args,
                     } = instance?
                     {
-                        let made = component.component(component_index);
+                        let mut made = component.component(component_index);
+                        // Arguments wire this instance to others (a plugin's exports into a
+                        // user's imports): wasmtime compiles the calls across into fused
+                        // adapters, one more core instance for this instantiation.
+                        if !args.is_empty() {
+                            made.core_instances = made.core_instances.saturating_add(1);
+                        }
                         component.total.add(made);
                     }
                 }

@@ -21,6 +21,7 @@ mod guest_imports;
 mod guest_output;
 mod http_import;
 mod lookup;
+pub mod plugins;
 pub mod python;
 mod responses;
 mod state;
@@ -35,6 +36,7 @@ pub use bindings::types::{
     Description, HookSet, NodeKind, OptionSpec, RequestRecord, TaskError, TaskNode, TaskOutcome,
     UserClass as ClassDescription, WaitPolicy,
 };
+pub use bindings::PluginInfo;
 pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
 pub use state::{ComponentOptions, UserIdentity, UserState};
 
@@ -113,6 +115,9 @@ pub enum LoadError {
         /// The Python traceback.
         error: String,
     },
+    /// A `--plugin` could not be used.
+    #[error("{0}")]
+    Plugin(String),
     /// The engine could not be configured or the file could not be read.
     #[error("{0}")]
     Setup(String),
@@ -195,6 +200,212 @@ fn engine_for(limits: &GuestLimits, footprint: Footprint) -> Result<Engine, Load
     })
 }
 
+/// Check that `bytes` are a component, and compile them with an engine for `limits`.
+fn compile_checked(
+    bytes: &[u8],
+    path: &Path,
+    limits: &GuestLimits,
+) -> Result<(Engine, wasmtime::component::Component), LoadError> {
+    let not_a_component = |reason: &str| LoadError::NotAComponent {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !bytes.starts_with(b"\0asm") {
+        return Err(not_a_component(
+            "it is not a WebAssembly file (build a guest crate for wasm32-wasip2, or pass its directory)",
+        ));
+    }
+    // Bytes 4..8 hold the version and layer: 1 for a core module, 0x1000d for a component.
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return Err(not_a_component(
+            "it is a core WebAssembly module, not a component; build it for wasm32-wasip2",
+        ));
+    }
+    let footprint = footprint::of(bytes)
+        .map_err(|error| not_a_component(&format!("it does not parse: {error}")))?;
+    let engine = engine_for(limits, footprint)?;
+    let component = compiled::compile(&engine, bytes, &hash_of(bytes))
+        .map_err(|error| not_a_component(&format!("{error:#}")))?;
+    Ok((engine, component))
+}
+
+/// A store for one guest instance holding `state`, with its limits and first fuel budget.
+fn new_store(
+    engine: &Engine,
+    state: UserState,
+    limits: &GuestLimits,
+) -> Result<Store<UserState>, GuestError> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limits);
+    store
+        .fuel_async_yield_interval(Some(YIELD_INTERVAL))
+        .map_err(|error| GuestError::Trap(format!("{error:#}")))?;
+    store
+        .set_fuel(limits.fuel_per_call)
+        .map_err(|error| GuestError::Trap(format!("{error:#}")))?;
+    Ok(store)
+}
+
+/// A plugin read from its `--plugin` path and described.
+pub struct LoadedPlugin {
+    /// The bytes to plug in.
+    pub component: plugins::PluginBytes,
+    /// What the plugin says of itself.
+    pub info: PluginInfo,
+}
+
+/// Read the plugin at `path` (a `.wasm` component, or a plugin crate directory, built first)
+/// and have it describe itself in an instance of its own.
+pub async fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    let owned = path.to_owned();
+    let bytes = tokio::task::spawn_blocking(move || read_component(&owned))
+        .await
+        .map_err(|error| LoadError::Setup(error.to_string()))??;
+    let limits = GuestLimits {
+        max_instances: 1,
+        ..GuestLimits::default()
+    };
+    let compiled = {
+        let (bytes, path) = (bytes.clone(), path.to_owned());
+        tokio::task::spawn_blocking(move || compile_checked(&bytes, &path, &limits))
+    };
+    let not_a_plugin = |reason: String| LoadError::Plugin(format!("{}: {reason}", path.display()));
+    let (engine, component) = compiled
+        .await
+        .map_err(|error| LoadError::Setup(error.to_string()))?
+        .map_err(|error| not_a_plugin(format!("not a plugin: {error}")))?;
+    let linker = host_linker(&engine)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .and_then(bindings::plugin_world::ProtocolPluginPre::new)
+        .map_err(|error| {
+            not_a_plugin(format!(
+                "not a plugin: {error:#}; a plugin exports {} (build it against the \
+                 protocol-plugin world of wit/locust.wit)",
+                plugins::DESCRIBE_INTERFACE
+            ))
+        })?;
+    let identity = UserIdentity {
+        id: 0,
+        seed: 0,
+        host: None,
+        class: std::sync::Arc::from("plugin"),
+        options: ComponentOptions::default(),
+        grants: std::sync::Arc::default(),
+    };
+    let reporter = crate::events::Reporter {
+        stats: crate::stats::Stats::new(),
+        events: std::sync::Arc::new(crate::events::Events::new()),
+    };
+    let state = UserState::new(identity, reporter, limits.memory_bytes);
+    let described = async {
+        let mut store = new_store(&engine, state, &limits)?;
+        let plugin = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|error| classify(error, &mut store, &limits))?;
+        plugin
+            .locust_runtime_plugin()
+            .call_describe(&mut store)
+            .await
+            .map_err(|error| classify(error, &mut store, &limits))
+    };
+    let info = described
+        .await
+        .map_err(|error| not_a_plugin(format!("describe() failed: {error}")))?;
+    check_plugin_info(&info).map_err(not_a_plugin)?;
+    Ok(LoadedPlugin {
+        component: plugins::PluginBytes {
+            path: path.to_owned(),
+            bytes,
+        },
+        info,
+    })
+}
+
+/// A plugin's name is kebab-case, and its options start with it.
+fn check_plugin_info(info: &PluginInfo) -> Result<(), String> {
+    let kebab = !info.name.is_empty()
+        && info
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !kebab {
+        return Err(format!(
+            "the plugin's name {:?} is not kebab-case (lower-case letters, digits and -)",
+            info.name
+        ));
+    }
+    let prefix = format!("{}-", info.name);
+    match info.options.iter().find(|option| !option.name.starts_with(&prefix)) {
+        Some(option) => Err(format!(
+            "plugin {} declares option `{}`; a plugin's options start with `{prefix}`",
+            info.name, option.name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The component at `path` with the plugins at `plugin_paths` plugged in, and what each plugin
+/// said of itself.
+pub async fn assemble(
+    path: &Path,
+    plugin_paths: &[PathBuf],
+) -> Result<(Vec<u8>, Vec<PluginInfo>), LoadError> {
+    let owned = path.to_owned();
+    let user = tokio::task::spawn_blocking(move || read_component(&owned))
+        .await
+        .map_err(|error| LoadError::Setup(error.to_string()))??;
+    let mut loaded = Vec::new();
+    for plugin_path in plugin_paths {
+        loaded.push(load_plugin(plugin_path).await?);
+    }
+    for (index, plugin) in loaded.iter().enumerate() {
+        if let Some(other) = loaded[..index]
+            .iter()
+            .find(|other| other.info.name == plugin.info.name)
+        {
+            return Err(LoadError::Plugin(format!(
+                "{} and {} are both plugin {}: pass it once",
+                other.component.path.display(),
+                plugin.component.path.display(),
+                plugin.info.name
+            )));
+        }
+    }
+    let (components, infos): (Vec<_>, Vec<_>) = loaded
+        .into_iter()
+        .map(|plugin| (plugin.component, plugin.info))
+        .unzip();
+    let owned = path.to_owned();
+    let bytes = tokio::task::spawn_blocking(move || plugins::compose(user, &owned, &components))
+        .await
+        .map_err(|error| LoadError::Setup(error.to_string()))??;
+    Ok((bytes, infos))
+}
+
+/// The linker every guest is instantiated with: WASI (name lookups answered from the grants)
+/// and the host API.
+fn host_linker(engine: &Engine) -> Result<Linker<UserState>, LoadError> {
+    let mut linker = Linker::<UserState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|error| LoadError::Setup(format!("linking WASI failed: {error:#}")))?;
+    lookup::add_to_linker(&mut linker).map_err(|error| {
+        LoadError::Setup(format!("linking the name lookups failed: {error:#}"))
+    })?;
+    UserComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        .map_err(|error| LoadError::Setup(format!("linking the host API failed: {error:#}")))?;
+    Ok(linker)
+}
+
+/// The import a linking error says the linker lacks.
+fn missing_import(error: &wasmtime::Error) -> Option<String> {
+    let message = format!("{error:#}");
+    let (_, rest) = message.split_once("imports instance `")?;
+    let (name, _) = rest.split_once('`')?;
+    Some(name.to_owned())
+}
+
 /// The bytes of the component at `path`: a `.wasm` file, or a guest crate directory that is
 /// built first.
 pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
@@ -218,43 +429,18 @@ pub fn hash_of(bytes: &[u8]) -> String {
 }
 
 impl TestComponent {
-    /// Load `path`: a `.wasm` component, or a guest crate directory that is built first.
-    pub fn load(path: &Path, limits: GuestLimits) -> Result<Self, LoadError> {
-        Self::from_bytes(&read_component(path)?, path, limits)
-    }
-
     /// Compile and link component `bytes`; `path` is only used in messages.
     pub fn from_bytes(bytes: &[u8], path: &Path, limits: GuestLimits) -> Result<Self, LoadError> {
-        let not_a_component = |reason: &str| LoadError::NotAComponent {
-            path: path.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if !bytes.starts_with(b"\0asm") {
-            return Err(not_a_component(
-                "it is not a WebAssembly file (build a guest crate for wasm32-wasip2, or pass its directory)",
-            ));
-        }
-        // Bytes 4..8 hold the version and layer: 1 for a core module, 0x1000d for a component.
-        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-            return Err(not_a_component(
-                "it is a core WebAssembly module, not a component; build it for wasm32-wasip2",
-            ));
-        }
-        let footprint = footprint::of(bytes)
-            .map_err(|error| not_a_component(&format!("it does not parse: {error}")))?;
-        let engine = engine_for(&limits, footprint)?;
+        let (engine, component) = compile_checked(bytes, path, &limits)?;
         let hash = hash_of(bytes);
-        let component = compiled::compile(&engine, bytes, &hash)
-            .map_err(|error| not_a_component(&format!("{error:#}")))?;
-        let mut linker = Linker::<UserState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|error| LoadError::Setup(format!("linking WASI failed: {error:#}")))?;
-        lookup::add_to_linker(&mut linker).map_err(|error| {
-            LoadError::Setup(format!("linking the name lookups failed: {error:#}"))
-        })?;
-        UserComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|error| LoadError::Setup(format!("linking the host API failed: {error:#}")))?;
+        let linker = host_linker(&engine)?;
         let wrong_world = |error: wasmtime::Error| {
+            if let Some(name) = missing_import(&error).filter(|name| !plugins::provided_by_host(name)) {
+                return LoadError::NotAComponent {
+                    path: path.to_owned(),
+                    reason: plugins::unprovided(&name),
+                };
+            }
             let exports: Vec<String> = component
                 .component_type()
                 .exports(&engine)
@@ -322,14 +508,7 @@ impl TestComponent {
 
     /// A fresh instance whose store holds `state`.
     pub async fn instantiate(&self, state: UserState) -> Result<GuestInstance, GuestError> {
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
-        store
-            .fuel_async_yield_interval(Some(YIELD_INTERVAL))
-            .map_err(|error| GuestError::Trap(format!("{error:#}")))?;
-        store
-            .set_fuel(self.limits.fuel_per_call)
-            .map_err(|error| GuestError::Trap(format!("{error:#}")))?;
+        let mut store = new_store(&self.engine, state, &self.limits)?;
         let bindings = self
             .pre
             .instantiate_async(&mut store)

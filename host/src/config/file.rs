@@ -241,15 +241,26 @@ pub fn command_with(specs: &[OptionSpec]) -> Result<Command, String> {
     Ok(command)
 }
 
-/// The component the command line, environment or config files name (`-f`), looked up
-/// before the options are parsed so that the component's own options can be added.
-pub fn locustfile_hint(args: &[OsString]) -> PathBuf {
+/// The component and plugins the command line, environment or config files name (`-f`,
+/// `--plugin`), looked up before the options are parsed so that their own options can be added.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ComponentHint {
+    /// The component.
+    pub locustfile: PathBuf,
+    /// The plugins to link into it.
+    pub plugins: Vec<PathBuf>,
+}
+
+/// The [`ComponentHint`] of `args` (program name first), with Locust's precedence: the
+/// command line, then `LOCUST_*`, then the config files.
+pub fn component_hint(args: &[OsString]) -> ComponentHint {
     let text: Vec<String> = args
         .iter()
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
     let mut found = None;
     let mut config = None;
+    let mut plugins = Vec::new();
     for (index, arg) in text.iter().enumerate() {
         let next = || text.get(index + 1).cloned();
         if arg == "-f" || arg == "--locustfile" {
@@ -262,21 +273,46 @@ pub fn locustfile_hint(args: &[OsString]) -> PathBuf {
             config = next().or(config);
         } else if let Some(value) = arg.strip_prefix("--config=") {
             config = Some(value.to_owned());
+        } else if arg == "--plugin" {
+            plugins.extend(next());
+        } else if let Some(value) = arg.strip_prefix("--plugin=") {
+            plugins.push(value.to_owned());
         }
-    }
-    if let Some(path) = found.or_else(|| std::env::var("LOCUST_LOCUSTFILE").ok()) {
-        return PathBuf::from(path);
     }
     let config = config
         .or_else(|| std::env::var("LOCUST_CONFIG").ok())
         .map(PathBuf::from);
-    read_files(config.as_deref())
-        .unwrap_or_default()
-        .into_iter()
-        .rev()
-        .find(|setting| setting.key == "locustfile")
-        .map(|setting| PathBuf::from(setting.value))
-        .unwrap_or_else(|| super::default_locustfile(Path::new(super::DEFAULT_LOCUSTFILE)))
+    let settings = || read_files(config.as_deref()).unwrap_or_default();
+    let listed = |text: &str| -> Vec<PathBuf> {
+        text.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    };
+    let plugins = if !plugins.is_empty() {
+        plugins.iter().flat_map(|value| listed(value)).collect()
+    } else if let Ok(value) = std::env::var("LOCUST_PLUGIN") {
+        listed(&value)
+    } else {
+        settings()
+            .into_iter()
+            .filter(|setting| setting.key == "plugin")
+            .flat_map(|setting| listed(&setting.value))
+            .collect()
+    };
+    let locustfile = match found.or_else(|| std::env::var("LOCUST_LOCUSTFILE").ok()) {
+        Some(path) => PathBuf::from(path),
+        None => settings()
+            .into_iter()
+            .rev()
+            .find(|setting| setting.key == "locustfile")
+            .map(|setting| PathBuf::from(setting.value))
+            .unwrap_or_else(|| super::default_locustfile(Path::new(super::DEFAULT_LOCUSTFILE))),
+    };
+    ComponentHint {
+        locustfile,
+        plugins,
+    }
 }
 
 /// Parse options from `args` (program name first), the `LOCUST_*` environment and the config

@@ -10,7 +10,7 @@ use clap::Parser;
 mod file;
 
 pub use file::{
-    ConfigFileError, OptionsError, Setting, command_with, locustfile_hint, parse_config,
+    ConfigFileError, OptionsError, Setting, command_with, component_hint, ComponentHint, parse_config,
     parse_options, parse_options_with,
 };
 
@@ -49,6 +49,12 @@ pub struct Options {
         help_heading = "Common options"
     )]
     pub locustfile: PathBuf,
+
+    /// A protocol plugin to link into the component: a .wasm component or a plugin crate
+    /// directory (repeatable; comma-separated in LOCUST_PLUGIN).
+    #[arg(long = "plugin", env = "LOCUST_PLUGIN", value_name = "PATH", value_delimiter = ',',
+          help_heading = "Common options")]
+    pub plugin: Vec<PathBuf>,
 
     /// Config file to read (after ~/.locust.conf and ./locust.conf).
     #[arg(long, env = "LOCUST_CONFIG", help_heading = "Common options")]
@@ -465,6 +471,8 @@ pub struct RunPlan {
     pub exclude_tags: Option<Vec<String>>,
     /// `--allow-host`: the hosts guests may reach besides the run's and the classes' hosts.
     pub allow_hosts: Vec<crate::grants::HostRule>,
+    /// `--plugin`: protocol plugins linked into the component.
+    pub plugins: Vec<PathBuf>,
     /// Start at once, without the web UI.
     pub headless: bool,
     /// The web UI, when not headless.
@@ -546,9 +554,10 @@ impl Options {
                     "--host must be a URL such as http://127.0.0.1:8080 (got \"{host}\": {error})"
                 )
             })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
+            // Any scheme with a host: http(s) for HTTP users, others (redis://) for plugins.
+            if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(format!(
-                    "--host must start with http:// or https:// (got \"{host}\")"
+                    "--host must be a URL with a host, such as http://127.0.0.1:8080 (got \"{host}\")"
                 ));
             }
         }
@@ -581,6 +590,7 @@ impl Options {
             tags: self.tags,
             exclude_tags: self.exclude_tags,
             allow_hosts: self.allow_host,
+            plugins: self.plugin.clone(),
             headless: self.headless,
             web: WebPlan {
                 host: self.web_host.clone(),
@@ -655,6 +665,7 @@ impl Options {
                     token,
                     tls_ca: self.master_tls_ca.clone(),
                     locustfile,
+                    plugins: self.plugin.clone(),
                     hook_timeout: self.hook_timeout,
                 }))
             }

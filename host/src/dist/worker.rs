@@ -17,7 +17,7 @@ use super::protocol::{
     Frame, Heartbeat, Hello, Message, PROTOCOL_VERSION, Report, Spawn, SpawnDone, Welcome,
 };
 use super::transport::{self, WireFrame, WorkerStream};
-use crate::component::{GuestLimits, TestComponent, hash_of, read_component};
+use crate::component::{GuestLimits, TestComponent, hash_of};
 use crate::events::{Events, Reporter};
 use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
@@ -50,6 +50,8 @@ pub struct WorkerPlan {
     pub tls_ca: Option<PathBuf>,
     /// The worker's own component (`-f`), which must match the master's.
     pub locustfile: Option<PathBuf>,
+    /// `--plugin`s linked into the worker's own component.
+    pub plugins: Vec<PathBuf>,
     /// `--hook-timeout`, for the worker's hooks instance.
     pub hook_timeout: std::time::Duration,
 }
@@ -181,10 +183,9 @@ fn client_tls(plan: &WorkerPlan) -> anyhow::Result<Option<tonic::transport::Clie
 pub async fn run(plan: WorkerPlan, events: Events) -> anyhow::Result<u8> {
     let own = match &plan.locustfile {
         Some(path) => {
-            let path = path.clone();
-            let bytes = tokio::task::spawn_blocking(move || read_component(&path))
+            let (bytes, _) = crate::component::assemble(path, &plan.plugins)
                 .await
-                .context("reading the component")??;
+                .context("reading the component")?;
             Some(hash_of(&bytes))
         }
         None => None,
@@ -354,9 +355,8 @@ impl Worker {
                 Some(bytes) => bytes,
                 None if self.own.as_deref() == Some(hash.as_str()) => {
                     let path = self.plan.locustfile.clone().unwrap_or_default();
-                    let bytes = tokio::task::spawn_blocking(move || read_component(&path))
+                    let (bytes, _) = crate::component::assemble(&path, &self.plan.plugins)
                         .await
-                        .map_err(|error| error.to_string())?
                         .map_err(|error| error.to_string())?;
                     bytes.into()
                 }
