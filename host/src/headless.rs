@@ -42,7 +42,11 @@ pub async fn load(
     for info in infos {
         tracing::debug!(target: "locust.main", "plugin {} {} plugged in", info.name, info.version);
         for option in info.options {
-            if description.options.iter().any(|own| own.name == option.name) {
+            if description
+                .options
+                .iter()
+                .any(|own| own.name == option.name)
+            {
                 return Err(anyhow!(
                     "plugin {} and {} both declare option --{}; rename one",
                     info.name,

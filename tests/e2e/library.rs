@@ -77,7 +77,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
         max_instances: 8,
         ..GuestLimits::default()
     };
-    let (component, description) = locust::headless::load(fixture(), limits)
+    let (component, description) = locust::headless::load(fixture(), &[], limits)
         .await
         .expect("load");
     let scenario = Scenario::from_description(description).expect("scenario");

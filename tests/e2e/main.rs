@@ -18,6 +18,7 @@ mod library;
 mod lifecycle;
 mod options;
 mod output;
+mod plugins;
 mod python;
 mod scheduling;
 mod tls;

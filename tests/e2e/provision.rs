@@ -43,6 +43,40 @@ pub fn chromium() -> &'static Chromium {
         .unwrap_or_else(|missing| panic!("{missing}"))
 }
 
+/// Redis's server and command-line client.
+pub struct Redis {
+    /// `redis-server`.
+    pub server: PathBuf,
+    /// `redis-cli`.
+    pub cli: PathBuf,
+}
+
+/// `redis-server` and `redis-cli` (Debian package `redis-server`, which brings
+/// `redis-tools`), installed on first use when missing.
+pub fn redis() -> &'static Redis {
+    static REDIS: OnceLock<Result<Redis, String>> = OnceLock::new();
+    let found = || {
+        Some(Redis {
+            server: on_path("redis-server")?,
+            cli: on_path("redis-cli")?,
+        })
+    };
+    REDIS
+        .get_or_init(|| match found() {
+            Some(redis) => Ok(redis),
+            None => {
+                debian_packages(&["redis-server"], "the plugin tests")?;
+                found().ok_or_else(|| {
+                    "redis-server was installed but redis-server or redis-cli is still not on \
+                     PATH; check PATH includes /usr/bin"
+                        .to_owned()
+                })
+            }
+        })
+        .as_ref()
+        .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
 /// The executable `program` on PATH, if any.
 fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -713,7 +713,10 @@ async fn the_documentations_xml_rpc_user_runs_over_python_sockets() {
     let calls = server.calls() - before;
     assert!(calls > 0);
     assert_eq!(row[0], calls.to_string(), "{row:?}");
-    assert!(row[1].starts_with(&format!("{calls}(")), "all failed: {row:?}");
+    assert!(
+        row[1].starts_with(&format!("{calls}(")),
+        "all failed: {row:?}"
+    );
     let report = run.section("Error report").expect("an error report");
     assert!(report.contains("no_such_method"), "{report}");
 }

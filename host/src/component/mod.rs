@@ -32,11 +32,11 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use bindings::PluginInfo;
 pub use bindings::types::{
     Description, HookSet, NodeKind, OptionSpec, RequestRecord, TaskError, TaskNode, TaskOutcome,
     UserClass as ClassDescription, WaitPolicy,
 };
-pub use bindings::PluginInfo;
 pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
 pub use state::{ComponentOptions, UserIdentity, UserState};
 
@@ -273,7 +273,12 @@ pub async fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
     let (engine, component) = compiled
         .await
         .map_err(|error| LoadError::Setup(error.to_string()))?
-        .map_err(|error| not_a_plugin(format!("not a plugin: {error}")))?;
+        .map_err(|error| match error {
+            LoadError::NotAComponent { reason, .. } => {
+                not_a_plugin(format!("not a plugin: {reason}"))
+            }
+            other => other,
+        })?;
     let linker = host_linker(&engine)?;
     let pre = linker
         .instantiate_pre(&component)
@@ -337,7 +342,11 @@ fn check_plugin_info(info: &PluginInfo) -> Result<(), String> {
         ));
     }
     let prefix = format!("{}-", info.name);
-    match info.options.iter().find(|option| !option.name.starts_with(&prefix)) {
+    match info
+        .options
+        .iter()
+        .find(|option| !option.name.starts_with(&prefix))
+    {
         Some(option) => Err(format!(
             "plugin {} declares option `{}`; a plugin's options start with `{prefix}`",
             info.name, option.name
@@ -390,9 +399,8 @@ fn host_linker(engine: &Engine) -> Result<Linker<UserState>, LoadError> {
     let mut linker = Linker::<UserState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|error| LoadError::Setup(format!("linking WASI failed: {error:#}")))?;
-    lookup::add_to_linker(&mut linker).map_err(|error| {
-        LoadError::Setup(format!("linking the name lookups failed: {error:#}"))
-    })?;
+    lookup::add_to_linker(&mut linker)
+        .map_err(|error| LoadError::Setup(format!("linking the name lookups failed: {error:#}")))?;
     UserComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
         .map_err(|error| LoadError::Setup(format!("linking the host API failed: {error:#}")))?;
     Ok(linker)
@@ -435,7 +443,9 @@ impl TestComponent {
         let hash = hash_of(bytes);
         let linker = host_linker(&engine)?;
         let wrong_world = |error: wasmtime::Error| {
-            if let Some(name) = missing_import(&error).filter(|name| !plugins::provided_by_host(name)) {
+            if let Some(name) =
+                missing_import(&error).filter(|name| !plugins::provided_by_host(name))
+            {
                 return LoadError::NotAComponent {
                     path: path.to_owned(),
                     reason: plugins::unprovided(&name),

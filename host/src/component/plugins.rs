@@ -63,10 +63,12 @@ pub fn compose(
         return Ok(user);
     }
     let mut graph = CompositionGraph::new();
-    let user_package = Package::from_bytes("locust:user", None, user, graph.types_mut())
-        .map_err(|error| LoadError::NotAComponent {
-            path: user_path.to_owned(),
-            reason: format!("{error:#}"),
+    let user_package =
+        Package::from_bytes("locust:user", None, user, graph.types_mut()).map_err(|error| {
+            LoadError::NotAComponent {
+                path: user_path.to_owned(),
+                reason: format!("{error:#}"),
+            }
         })?;
     let user_id = register(&mut graph, user_package, user_path)?;
     let mut plugin_ids = Vec::new();

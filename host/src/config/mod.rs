@@ -10,8 +10,8 @@ use clap::Parser;
 mod file;
 
 pub use file::{
-    ConfigFileError, OptionsError, Setting, command_with, component_hint, ComponentHint, parse_config,
-    parse_options, parse_options_with,
+    ComponentHint, ConfigFileError, OptionsError, Setting, command_with, component_hint,
+    parse_config, parse_options, parse_options_with,
 };
 
 use crate::component::GuestLimits;
@@ -52,8 +52,13 @@ pub struct Options {
 
     /// A protocol plugin to link into the component: a .wasm component or a plugin crate
     /// directory (repeatable; comma-separated in LOCUST_PLUGIN).
-    #[arg(long = "plugin", env = "LOCUST_PLUGIN", value_name = "PATH", value_delimiter = ',',
-          help_heading = "Common options")]
+    #[arg(
+        long = "plugin",
+        env = "LOCUST_PLUGIN",
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Common options"
+    )]
     pub plugin: Vec<PathBuf>,
 
     /// Config file to read (after ~/.locust.conf and ./locust.conf).

@@ -144,8 +144,16 @@ impl Connection {
     /// Connect (recorded as `connect`) and select the configured database.
     fn connect(&self) -> Result<(), String> {
         let started = Instant::now();
-        let connected = TcpStream::connect(&self.address)
-            .map_err(|error| format!("could not connect to {}: {error}", self.address));
+        let connected = TcpStream::connect(&self.address).map_err(|error| {
+            let address = &self.address;
+            match error.kind() {
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "could not connect to {address}: it is not a host this test may reach; grant \
+                     it with --allow-host {address}"
+                ),
+                _ => format!("could not connect to {address}: {error}"),
+            }
+        });
         record("connect", started, 0, connected.as_ref().err().cloned());
         let tcp = connected?;
         let _ = tcp.set_nodelay(true);
@@ -261,9 +269,15 @@ mod tests {
 
     #[test]
     fn addresses_default_to_the_redis_port() {
-        assert_eq!(socket_address("127.0.0.1:7000").as_deref(), Ok("127.0.0.1:7000"));
+        assert_eq!(
+            socket_address("127.0.0.1:7000").as_deref(),
+            Ok("127.0.0.1:7000")
+        );
         assert_eq!(socket_address("redis://cache").as_deref(), Ok("cache:6379"));
-        assert_eq!(socket_address("redis://u:p@cache:1/0").as_deref(), Ok("cache:1"));
+        assert_eq!(
+            socket_address("redis://u:p@cache:1/0").as_deref(),
+            Ok("cache:1")
+        );
         assert_eq!(socket_address("[::1]").as_deref(), Ok("[::1]:6379"));
         assert_eq!(socket_address("[::1]:7").as_deref(), Ok("[::1]:7"));
         assert!(socket_address("redis://").is_err());

@@ -40,7 +40,9 @@ pub fn parse(buffer: &[u8]) -> Result<Option<(Value, usize)>, String> {
 }
 
 fn line(buffer: &[u8], start: usize) -> Option<(&[u8], usize)> {
-    let end = buffer[start..].windows(2).position(|pair| pair == b"\r\n")?;
+    let end = buffer[start..]
+        .windows(2)
+        .position(|pair| pair == b"\r\n")?;
     Some((&buffer[start..start + end], start + end + 2))
 }
 
@@ -48,14 +50,15 @@ fn number(text: &[u8]) -> Result<i64, String> {
     std::str::from_utf8(text)
         .ok()
         .and_then(|text| text.parse().ok())
-        .ok_or_else(|| format!("the server sent {:?} where a number belongs", String::from_utf8_lossy(text)))
+        .ok_or_else(|| {
+            format!(
+                "the server sent {:?} where a number belongs",
+                String::from_utf8_lossy(text)
+            )
+        })
 }
 
-fn parse_at(
-    buffer: &[u8],
-    start: usize,
-    depth: usize,
-) -> Result<Option<(Value, usize)>, String> {
+fn parse_at(buffer: &[u8], start: usize, depth: usize) -> Result<Option<(Value, usize)>, String> {
     if start >= buffer.len() {
         return Ok(None);
     }

@@ -35,13 +35,17 @@ impl Redis {
 
     /// Connect to the user's host (`--host redis://...`, or the class's).
     pub fn connect_to_host() -> Result<Self, String> {
-        let host = locust_sdk::host().ok_or("no host to connect to: pass --host redis://HOST:PORT")?;
+        let host =
+            locust_sdk::host().ok_or("no host to connect to: pass --host redis://HOST:PORT")?;
         Self::connect(&host)
     }
 
     /// Send one command, recorded under its first word (`SET`). An error reply is returned as
     /// [`Reply::Error`] (and recorded as a failure).
-    pub fn command<A: AsRef<[u8]>>(&self, args: impl IntoIterator<Item = A>) -> Result<Reply, String> {
+    pub fn command<A: AsRef<[u8]>>(
+        &self,
+        args: impl IntoIterator<Item = A>,
+    ) -> Result<Reply, String> {
         self.connection.command(&to_args(args), None)
     }
 

@@ -1,0 +1,303 @@
+//! Protocol plugins against real servers: the redis plugin linked into the Redis example
+//! user swarms a real `redis-server` (provisioned by the suite), and what we recorded equals
+//! the server's own `INFO commandstats`, alone and distributed; plus the plugin errors.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::distributed::{master_of, worker};
+use crate::harness::{Run, Target, fixture, locust, root};
+use crate::provision;
+
+const USER: &str = "examples/redis-user";
+const PLUGIN: &str = "plugins/redis";
+
+/// A `redis-server` on a free port of 127.0.0.1, without persistence; killed when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let redis = provision::redis();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&redis.server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = Self { child, port };
+        for _ in 0..100 {
+            if server.cli(&["PING"]).trim() == "PONG" {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not answer on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(&provision::redis().cli)
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Calls per command (upper case), as the server counted them.
+    fn calls(&self) -> BTreeMap<String, u64> {
+        self.cli(&["INFO", "commandstats"])
+            .lines()
+            .filter_map(|line| {
+                let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats.split(',').next()?.strip_prefix("calls=")?;
+                Some((name.to_ascii_uppercase(), calls.trim().parse().ok()?))
+            })
+            .filter(|(name, _)| name != "INFO" && name != "PING")
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a run recorded under type `redis`, per name, from its summary.
+fn recorded(run: &Run, names: &[&str]) -> BTreeMap<String, u64> {
+    names
+        .iter()
+        .map(|name| (name.to_string(), run.requests("redis", name)))
+        .filter(|(_, count)| *count > 0)
+        .collect()
+}
+
+const COMMANDS: [&str; 4] = ["GET", "SET", "INCR", "SELECT"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_user_swarms_a_real_server_and_the_counts_are_the_servers() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let run = locust(&[
+        "-f",
+        USER,
+        "--plugin",
+        PLUGIN,
+        "--host",
+        &url,
+        "--headless",
+        "-u",
+        "6",
+        "-r",
+        "20",
+        "-t",
+        "3s",
+        // A plugin's own option reaches it: every connection selects database 3.
+        "--redis-database",
+        "3",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let calls = server.calls();
+    assert_eq!(recorded(&run, &COMMANDS), calls, "{}", run.stdout);
+    assert_eq!(calls.get("SELECT"), Some(&6), "one SELECT per user");
+    assert!(
+        calls["GET"] > calls["SET"],
+        "reads weigh 3, writes 1: {calls:?}"
+    );
+    assert_eq!(run.requests("redis", "connect"), 6);
+    // The keys landed in database 3: every user wrote its own.
+    let keys = server.cli(&["-n", "3", "KEYS", "user:*"]);
+    assert_eq!(keys.lines().count(), 6, "{keys}");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_runs_the_composed_component_the_master_sends() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let cache = tempfile::tempdir().expect("cache");
+    // The master's --host is the Redis URL; Target is only there for the harness's signature.
+    let unused = Target::start().await;
+    let (master, port) = master_of(
+        USER,
+        &unused,
+        &[
+            "--plugin",
+            PLUGIN,
+            "--host",
+            &url,
+            "--headless",
+            "--expect-workers",
+            "2",
+            "-u",
+            "4",
+            "-r",
+            "20",
+            "-t",
+            "3s",
+        ],
+        false,
+        &[],
+    )
+    .await;
+    // Workers need neither the user, nor the plugin, nor a toolchain.
+    let (first, _) = worker(&port, cache.path(), &[]).await;
+    let (second, _) = worker(&port, cache.path(), &[]).await;
+    let run = master.wait().await;
+    for worker in [first, second] {
+        let worker_run = worker.wait().await;
+        assert_eq!(worker_run.code, 0, "{}", worker_run.stderr);
+    }
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let calls = server.calls();
+    assert!(calls.get("GET").copied().unwrap_or(0) > 0, "{calls:?}");
+    assert_eq!(recorded(&run, &COMMANDS), calls, "{}", run.stdout);
+    assert!(unused.hits().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_reaches_only_granted_hosts() {
+    let server = RedisServer::start();
+    let cache = server.url();
+    let authority = cache.trim_start_matches("redis://").to_owned();
+    let args = |grant: bool| {
+        let mut args = vec![
+            "-f".to_owned(),
+            USER.to_owned(),
+            "--plugin".to_owned(),
+            PLUGIN.to_owned(),
+            "--host".to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+            "--cache".to_owned(),
+            cache.clone(),
+            "--headless".to_owned(),
+            "-u".to_owned(),
+            "2".to_owned(),
+            "-r".to_owned(),
+            "10".to_owned(),
+            "-t".to_owned(),
+            "2s".to_owned(),
+        ];
+        if grant {
+            args.extend(["--allow-host".to_owned(), authority.clone()]);
+        }
+        args
+    };
+    let refused = args(false);
+    let refused: Vec<&str> = refused.iter().map(String::as_str).collect();
+    let run = locust(&refused).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report = run.section("Error report").expect("failures");
+    assert!(
+        report.contains(&format!(
+            "connect: could not connect to {authority}: it is not a host this test may reach; \
+             grant it with --allow-host {authority}"
+        )),
+        "{report}"
+    );
+    assert!(server.calls().is_empty(), "nothing reached the server");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+
+    let granted = args(true);
+    let granted: Vec<&str> = granted.iter().map(String::as_str).collect();
+    let run = locust(&granted).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(recorded(&run, &COMMANDS), server.calls());
+}
+
+/// The one `error:` line of a run that cannot start.
+fn error_line(run: &Run) -> &str {
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    errors[0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_mistakes_get_one_clear_line() {
+    // The user imports the client interface, and no plugin provides it.
+    let run = locust(&["-f", USER, "--list"]).await;
+    assert!(
+        error_line(&run).contains(
+            "it imports locust:redis/client@0.1.0, which no plugin provides: pass --plugin with \
+             a plugin that exports it (plugins/redis for locust:redis)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Not WebAssembly at all.
+    let run = locust(&["-f", USER, "--plugin", "README.md", "--list"]).await;
+    assert!(
+        error_line(&run).contains("README.md: not a plugin: it is not a WebAssembly file"),
+        "{}",
+        run.stderr
+    );
+    // A component, but a user, not a plugin.
+    let user = fixture().to_str().expect("utf-8 path").to_owned();
+    let run = locust(&["-f", USER, "--plugin", &user, "--list"]).await;
+    assert!(
+        error_line(&run).contains("not a plugin:")
+            && run
+                .stderr
+                .contains("a plugin exports locust:runtime/plugin@0.4.0"),
+        "{}",
+        run.stderr
+    );
+    // The same plugin twice.
+    let run = locust(&["-f", USER, "--plugin", PLUGIN, "--plugin", PLUGIN, "--list"]).await;
+    assert!(
+        error_line(&run).contains("are both plugin redis: pass it once"),
+        "{}",
+        run.stderr
+    );
+    // A plugin nobody needs is a warning, and the run goes on.
+    let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+    let run = locust(&["-f", &fixture, "--plugin", PLUGIN, "--list"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("is not used"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn composing_twice_gives_the_same_bytes() {
+    let user = root().join(USER);
+    let plugins: Vec<PathBuf> = vec![root().join(PLUGIN)];
+    let compose = |user: &Path| {
+        let user = user.to_owned();
+        let plugins = plugins.clone();
+        async move {
+            locust::component::assemble(&user, &plugins)
+                .await
+                .expect("composes")
+                .0
+        }
+    };
+    let first = compose(&user).await;
+    let second = compose(&user).await;
+    assert!(first.len() > 1000);
+    assert_eq!(
+        locust::component::hash_of(&first),
+        locust::component::hash_of(&second)
+    );
+    assert_eq!(first, second);
+}
