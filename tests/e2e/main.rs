@@ -23,3 +23,4 @@ mod python;
 mod scheduling;
 mod tls;
 mod web;
+mod xmlrpc;

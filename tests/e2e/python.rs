@@ -618,57 +618,9 @@ async fn a_custom_client_records_its_calls_through_the_events() {
     assert!(target.hits().is_empty(), "no HTTP at all");
 }
 
-/// The documentation's `SimpleXMLRPCServer` script, run unmodified on its port 8877, and the
-/// requests it logged so far.
-struct XmlRpcServer {
-    child: std::process::Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl XmlRpcServer {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("log dir");
-        let log = dir.path().join("server.log");
-        let child = std::process::Command::new(provision::componentize_py().join("python3"))
-            .args(["-u", "examples/python/xmlrpc_server.py"])
-            .current_dir(root())
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(std::fs::File::create(dir.path().join("requests.log")).expect("log"))
-            .spawn()
-            .expect("python3 runs the server");
-        let server = Self {
-            child,
-            log,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if std::fs::read_to_string(&server.log).is_ok_and(|text| text.contains("Listening")) {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the XML-RPC server did not start (is port 8877 taken?)");
-    }
-
-    /// The calls the server answered (its request log has a line per POST).
-    fn calls(&self) -> u64 {
-        let requests = self.log.with_file_name("requests.log");
-        let text = std::fs::read_to_string(requests).unwrap_or_default();
-        text.lines().filter(|line| line.contains("\"POST ")).count() as u64
-    }
-}
-
-impl Drop for XmlRpcServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_documentations_xml_rpc_user_runs_over_python_sockets() {
-    let server = XmlRpcServer::start();
+    let server = crate::xmlrpc::XmlRpcServer::start();
     // No --host and no --allow-host: the class's own host is granted.
     let args = [
         "-f",

@@ -33,6 +33,7 @@ impl HttpClient {
                 max_response_size: None,
             },
             json_error: None,
+            request_type: None,
         }
     }
 
@@ -78,9 +79,17 @@ impl HttpClient {
 pub struct RequestBuilder {
     request: wire::Request,
     json_error: Option<String>,
+    request_type: Option<String>,
 }
 
 impl RequestBuilder {
+    /// Record the request under this type instead of its method (a custom client's protocol
+    /// carried over HTTP, e.g. `xmlrpc`); the host still times it.
+    pub fn request_type(mut self, request_type: impl Into<String>) -> Self {
+        self.request_type = Some(request_type.into());
+        self
+    }
+
     /// Group statistics under `name` instead of the URL (`name=`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.request.name = Some(name.into());
@@ -169,7 +178,10 @@ impl RequestBuilder {
                 body: OnceCell::from(Vec::new()),
             };
         }
-        let response = wire::send(&self.request);
+        let response = match &self.request_type {
+            Some(request_type) => wire::send_as(&self.request, request_type),
+            None => wire::send(&self.request),
+        };
         Response {
             id: response.id,
             status: response.status,

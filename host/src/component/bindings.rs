@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     imports: {
         // `send` waits for the network and stops a guest holding too many responses.
         "locust:runtime/http.send": async | trappable,
+        "locust:runtime/http.send-as": async | trappable,
         // Handing over or dropping a held response never waits: plain calls, no future.
         "locust:runtime/http.[method]response-data.url": trappable,
         "locust:runtime/http.[method]response-data.headers": trappable,

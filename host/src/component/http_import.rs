@@ -70,19 +70,52 @@ fn status_error(status: u16, reason: &str, name: &str) -> Option<String> {
 
 impl Host for UserState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Response> {
+        self.send_recorded(request, None).await
+    }
+
+    async fn send_as(
+        &mut self,
+        request: Request,
+        request_type: String,
+    ) -> wasmtime::Result<Response> {
+        self.send_recorded(request, Some(request_type)).await
+    }
+
+    async fn resolve(&mut self, id: u64, verdict: Verdict) {
+        let Some(index) = self.pending.iter().position(|pending| pending.id == id) else {
+            return;
+        };
+        let pending = self.pending.swap_remove(index);
+        let verdict_error = match verdict {
+            Verdict::Success => Some(None),
+            Verdict::Failure(message) => Some(Some(message)),
+            Verdict::ByStatus => None,
+        };
+        self.record_pending(pending, verdict_error);
+    }
+}
+
+impl UserState {
+    /// Perform `request` and record it under `request_type`, or its method.
+    async fn send_recorded(
+        &mut self,
+        request: Request,
+        request_type: Option<String>,
+    ) -> wasmtime::Result<Response> {
+        let recorded_type: &str = request_type.as_deref().unwrap_or(&request.method);
         // Checked here; the URL is resolved by the agent (see `http::target`).
         let unsent_name = |request: &Request| request.name.clone().unwrap_or(request.url.clone());
         let Ok(method) = Method::from_bytes(request.method.as_bytes()) else {
             let error = format!("invalid HTTP method `{}`", request.method);
             let name = unsent_name(&request);
-            return self.failed_before_sending(&request.method, &name, error);
+            return self.failed_before_sending(recorded_type, &name, error);
         };
         let timeout = match request.timeout.map(Duration::try_from_secs_f64) {
             Some(Ok(limit)) => Some(limit),
             Some(Err(_)) => {
                 let error = format!("invalid timeout {:?}", request.timeout);
                 let name = unsent_name(&request);
-                return self.failed_before_sending(method.as_str(), &name, error);
+                return self.failed_before_sending(recorded_type, &name, error);
             }
             None => None,
         };
@@ -122,7 +155,7 @@ impl Host for UserState {
         let name = sent.name;
         let outcome = match sent.outcome {
             Ok(outcome) => outcome,
-            Err(error) => return self.failed_before_sending(&request.method, &name, error),
+            Err(error) => return self.failed_before_sending(recorded_type, &name, error),
         };
         let error = outcome
             .transport_error
@@ -133,7 +166,7 @@ impl Host for UserState {
         if request.catch_response {
             self.pending.push(PendingRequest {
                 id,
-                method: request.method.clone(),
+                method: recorded_type.to_owned(),
                 name,
                 elapsed: outcome.elapsed,
                 length,
@@ -141,7 +174,7 @@ impl Host for UserState {
             });
         } else {
             self.reporter.request(&RequestEvent {
-                request_type: &request.method,
+                request_type: recorded_type,
                 name: &name,
                 response_time: outcome.elapsed,
                 response_length: length,
@@ -160,19 +193,6 @@ impl Host for UserState {
             error,
             data,
         })
-    }
-
-    async fn resolve(&mut self, id: u64, verdict: Verdict) {
-        let Some(index) = self.pending.iter().position(|pending| pending.id == id) else {
-            return;
-        };
-        let pending = self.pending.swap_remove(index);
-        let verdict_error = match verdict {
-            Verdict::Success => Some(None),
-            Verdict::Failure(message) => Some(Some(message)),
-            Verdict::ByStatus => None,
-        };
-        self.record_pending(pending, verdict_error);
     }
 }
 
