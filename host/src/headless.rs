@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 
-use crate::component::{ComponentOptions, Description, GuestLimits, OptionSpec, TestComponent};
+use crate::component::{
+    ComponentOptions, Description, GuestLimits, ListenerPlugin, OptionSpec, TestComponent,
+};
 use crate::config::{Action, ComponentHint, CsvPlan, Role, RunPlan};
 use crate::events::Events;
 use crate::scenario::Scenario;
@@ -22,13 +24,23 @@ const CONSOLE_INTERVAL: Duration = Duration::from_secs(2);
 /// How often the CSV files are written.
 const CSV_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Load a component and read its description.
-pub async fn load(
-    path: &Path,
-    plugins: &[PathBuf],
-    limits: GuestLimits,
-) -> anyhow::Result<(Arc<TestComponent>, Description)> {
-    let (bytes, infos) = crate::component::assemble(path, plugins).await?;
+/// A component loaded with its plugins.
+pub struct Loaded {
+    /// The user component, protocol plugins plugged in.
+    pub component: Arc<TestComponent>,
+    /// Its description, with the plugins' options added.
+    pub description: Description,
+    /// The listener plugins.
+    pub listeners: Vec<ListenerPlugin>,
+}
+
+/// Load a component with its plugins and read its description.
+pub async fn load(path: &Path, plugins: &[PathBuf], limits: GuestLimits) -> anyhow::Result<Loaded> {
+    let crate::component::Assembled {
+        bytes,
+        plugins: infos,
+        listeners,
+    } = crate::component::assemble(path, plugins).await?;
     let owned = path.to_owned();
     let component =
         tokio::task::spawn_blocking(move || TestComponent::from_bytes(&bytes, &owned, limits))
@@ -57,7 +69,11 @@ pub async fn load(
             description.options.push(option);
         }
     }
-    Ok((component, description))
+    Ok(Loaded {
+        component,
+        description,
+        listeners,
+    })
 }
 
 /// The extra options a component and its plugins declare, for `--help` and option parsing;
@@ -71,7 +87,7 @@ pub async fn component_options(hint: &ComponentHint) -> Vec<OptionSpec> {
         ..GuestLimits::default()
     };
     match load(&hint.locustfile, &hint.plugins, limits).await {
-        Ok((_, description)) => description.options,
+        Ok(loaded) => loaded.description.options,
         Err(_) => Vec::new(),
     }
 }
@@ -211,7 +227,11 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         },
         None => plan.limits,
     };
-    let (component, description) = load(&plan.locustfile, &plan.plugins, limits).await?;
+    let Loaded {
+        component,
+        description,
+        listeners,
+    } = load(&plan.locustfile, &plan.plugins, limits).await?;
     let scenario = Scenario::from_description(description)
         .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
     let options: ComponentOptions = Arc::new(plan.component_options.clone());
@@ -261,6 +281,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             reset_stats: plan.reset_stats,
             tags: (plan.tags.clone(), plan.exclude_tags.clone()),
             allow_hosts: plan.allow_hosts.clone(),
+            listeners,
             master: master.clone(),
         },
         events,

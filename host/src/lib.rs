@@ -17,6 +17,7 @@ pub mod headless;
 pub mod hooks;
 pub mod http;
 pub mod limits;
+pub mod listeners;
 pub mod logging;
 pub mod ratio;
 pub mod runner;

@@ -15,6 +15,7 @@ use crate::dist::master::{Master, MasterPlan, MasterSetup, WorkerInfo};
 use crate::events::{Events, Reporter};
 use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
+use crate::listeners::Listeners;
 use crate::runner::{LocalRunner, RunnerState};
 use crate::scenario::UserClassPlan;
 use crate::stats::Stats;
@@ -44,6 +45,8 @@ pub struct SessionParts {
     pub tags: (Option<Vec<String>>, Option<Vec<String>>),
     /// `--allow-host`.
     pub allow_hosts: Vec<HostRule>,
+    /// Listener plugins, one instance each in this process.
+    pub listeners: Vec<crate::component::ListenerPlugin>,
     /// Split the users across workers as their master, instead of running them here.
     pub master: Option<MasterPlan>,
 }
@@ -112,6 +115,7 @@ pub struct TestSession {
     options: ComponentOptions,
     host: Mutex<Option<String>>,
     allow_hosts: Vec<HostRule>,
+    listeners: Listeners,
     stop_timeout: Duration,
     reset_stats: bool,
     run: tokio::sync::Mutex<Option<ActiveRun>>,
@@ -193,10 +197,19 @@ impl TestSession {
         )
         .await
         .map_err(|error| anyhow!(error))?;
+        let listeners = Listeners::start(
+            &parts.listeners,
+            Grants::for_run(&parts.allow_hosts, parts.host.as_deref(), &classes).await,
+            parts.host.as_deref().map(Arc::from),
+            parts.options.clone(),
+        )
+        .await
+        .map_err(|error| anyhow!(error))?;
         let mut events = events;
         if let Some(hooks) = &hooks {
             hooks.listen(&mut events);
         }
+        listeners.listen(&mut events);
         if let Some(hooks) = &hooks {
             hooks
                 .call(Hook::Init)
@@ -219,6 +232,11 @@ impl TestSession {
                     stop_timeout: parts.stop_timeout,
                     host: parts.host.clone(),
                     allow_hosts: parts.allow_hosts.clone(),
+                    listeners: parts
+                        .listeners
+                        .iter()
+                        .map(|listener| listener.bytes.clone())
+                        .collect(),
                 };
                 Some(Master::listen(plan, setup, stats.clone(), hooks.clone()).await?)
             }
@@ -232,6 +250,7 @@ impl TestSession {
             options: parts.options,
             host: Mutex::new(parts.host),
             allow_hosts: parts.allow_hosts,
+            listeners,
             stop_timeout: parts.stop_timeout,
             reset_stats: parts.reset_stats,
             run: tokio::sync::Mutex::new(None),
@@ -375,6 +394,7 @@ impl TestSession {
             }
         };
         self.events.fire_test_start();
+        self.listeners.test_start();
         if let Some(hooks) = &self.hooks {
             hooks.open_listener();
         }
@@ -417,6 +437,7 @@ impl TestSession {
             }
         }
         self.events.fire_test_stop();
+        self.listeners.test_stop();
         *lock(&self.finished) = RunnerState::Stopped;
         *lock(&self.current) = None;
     }
@@ -424,6 +445,7 @@ impl TestSession {
     /// The process is about to exit: the component's `quitting` hook.
     pub async fn quit(&self) {
         self.call_logged(Hook::Quitting).await;
+        self.listeners.finish().await;
     }
 
     /// Run a test-wide hook; its failure is logged, and the test goes on (as in Locust).

@@ -77,7 +77,11 @@ async fn a_rust_program_adds_its_own_web_routes() {
         max_instances: 8,
         ..GuestLimits::default()
     };
-    let (component, description) = locust::headless::load(fixture(), &[], limits)
+    let locust::headless::Loaded {
+        component,
+        description,
+        ..
+    } = locust::headless::load(fixture(), &[], limits)
         .await
         .expect("load");
     let scenario = Scenario::from_description(description).expect("scenario");
@@ -97,6 +101,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
             reset_stats: false,
             tags: (None, None),
             allow_hosts: Vec::new(),
+            listeners: Vec::new(),
             master: None,
         },
         Events::new(),

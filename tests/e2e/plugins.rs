@@ -107,6 +107,9 @@ async fn a_redis_user_swarms_a_real_server_and_the_counts_are_the_servers() {
         "20",
         "-t",
         "3s",
+        // Users finish the command in flight, so the server saw no more than was recorded.
+        "--stop-timeout",
+        "5",
         // A plugin's own option reaches it: every connection selects database 3.
         "--redis-database",
         "3",
@@ -151,6 +154,8 @@ async fn a_worker_runs_the_composed_component_the_master_sends() {
             "20",
             "-t",
             "3s",
+            "--stop-timeout",
+            "5",
         ],
         false,
         &[],
@@ -193,6 +198,8 @@ async fn a_plugin_reaches_only_granted_hosts() {
             "10".to_owned(),
             "-t".to_owned(),
             "2s".to_owned(),
+            "--stop-timeout".to_owned(),
+            "5".to_owned(),
         ];
         if grant {
             args.extend(["--allow-host".to_owned(), authority.clone()]);
@@ -289,7 +296,7 @@ async fn composing_twice_gives_the_same_bytes() {
             locust::component::assemble(&user, &plugins)
                 .await
                 .expect("composes")
-                .0
+                .bytes
         }
     };
     let first = compose(&user).await;
@@ -300,4 +307,115 @@ async fn composing_twice_gives_the_same_bytes() {
         locust::component::hash_of(&second)
     );
     assert_eq!(first, second);
+}
+
+/// The webhook plugin's posts the target received: (events in order, requests, dropped).
+fn webhook_posts(target: &Target) -> (Vec<String>, u64, u64) {
+    let mut events = Vec::new();
+    let (mut requests, mut dropped) = (0, 0);
+    for hit in target
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == "/webhook")
+    {
+        let body: serde_json::Value = serde_json::from_str(&hit.body).expect("JSON");
+        let event = body["event"].as_str().expect("event").to_owned();
+        if event == "requests" {
+            requests += body["requests"].as_array().expect("requests").len() as u64;
+            dropped += body["dropped"].as_u64().expect("dropped");
+            for record in body["requests"].as_array().expect("requests") {
+                assert_eq!(record["type"], "GET", "{record}");
+                assert_eq!(record["name"], "/d/heavy", "{record}");
+            }
+        }
+        if events.last() != Some(&event) {
+            events.push(event);
+        }
+    }
+    (events, requests, dropped)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_plugin_gets_the_events_and_every_request_in_batches() {
+    let target = Target::start().await;
+    let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+    let hook = format!("{}/webhook", target.url);
+    let run = locust(&[
+        "-f",
+        &fixture,
+        "--plugin",
+        "plugins/webhook",
+        "--webhook-url",
+        &hook,
+        "--host",
+        &target.url,
+        "--headless",
+        "-u",
+        "2",
+        "-r",
+        "10",
+        "-t",
+        "3s",
+        "Heavy",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let (events, requests, dropped) = webhook_posts(&target);
+    assert_eq!(
+        events,
+        ["test_start", "requests", "test_stop"],
+        "{events:?}"
+    );
+    let served = target.count("/d/heavy") as u64;
+    assert!(served > 10);
+    assert_eq!((requests, dropped), (served, 0));
+    // The listener's own posts are not in the statistics.
+    assert_eq!(run.requests("GET", "/d/heavy"), served);
+    assert_eq!(run.requests("POST", "/webhook"), 0, "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_run_the_masters_listener_plugins_on_their_own_requests() {
+    let target = Target::start().await;
+    let fixture = fixture().to_str().expect("utf-8 path").to_owned();
+    let hook = format!("{}/webhook", target.url);
+    let cache = tempfile::tempdir().expect("cache");
+    let (master, port) = master_of(
+        &fixture,
+        &target,
+        &[
+            "--plugin",
+            "plugins/webhook",
+            "--webhook-url",
+            &hook,
+            "--headless",
+            "--expect-workers",
+            "1",
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "3s",
+            "--stop-timeout",
+            "5",
+            "Heavy",
+        ],
+        false,
+        &[],
+    )
+    .await;
+    let (worker_process, _) = worker(&port, cache.path(), &[]).await;
+    let run = master.wait().await;
+    let worker_run = worker_process.wait().await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(worker_run.code, 0, "{}", worker_run.stderr);
+    let (events, requests, dropped) = webhook_posts(&target);
+    // test_start and test_stop from the master; the requests from the worker's listener.
+    assert!(events.contains(&"test_start".to_owned()), "{events:?}");
+    assert!(events.contains(&"test_stop".to_owned()), "{events:?}");
+    let served = target.count("/d/heavy") as u64;
+    assert!(served > 10);
+    assert_eq!((requests, dropped), (served, 0));
+    assert_eq!(run.requests("GET", "/d/heavy"), served);
 }

@@ -43,3 +43,20 @@ pub mod plugin_world {
 }
 
 pub use plugin_world::exports::locust::runtime::plugin::PluginInfo;
+
+/// The `listener-plugin` world: a listener plugin's own instance.
+pub mod listener_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "listener-plugin",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "locust:runtime/types": super::locust::runtime::types,
+            "locust:runtime/http": super::locust::runtime::http,
+            "locust:runtime/log": super::locust::runtime::log,
+            "locust:runtime/context": super::locust::runtime::context,
+            "locust:runtime/plugin": super::plugin_world::exports::locust::runtime::plugin,
+        },
+    });
+}

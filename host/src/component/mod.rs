@@ -252,6 +252,72 @@ pub struct LoadedPlugin {
     pub component: plugins::PluginBytes,
     /// What the plugin says of itself.
     pub info: PluginInfo,
+    /// Set for a listener plugin (it exports [`plugins::LISTENER_INTERFACE`]), which runs in
+    /// an instance of its own instead of being plugged into users.
+    pub listener: Option<ListenerPlugin>,
+}
+
+/// A compiled listener plugin, ready to instantiate once per process.
+#[derive(Clone)]
+pub struct ListenerPlugin {
+    engine: Engine,
+    pre: bindings::listener_world::ListenerPluginPre<UserState>,
+    limits: GuestLimits,
+    /// Its name (from `describe`).
+    pub name: String,
+    /// Its component, for workers.
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl ListenerPlugin {
+    /// Its instance, reaching the hosts `grants` allows (relative URLs go to `host`) and
+    /// reading `options`. Its own requests are not recorded.
+    pub async fn instantiate(
+        &self,
+        grants: std::sync::Arc<crate::grants::Grants>,
+        host: Option<std::sync::Arc<str>>,
+        options: ComponentOptions,
+    ) -> Result<ListenerInstance, GuestError> {
+        let class: std::sync::Arc<str> = std::sync::Arc::from(format!("listener {}", self.name));
+        let identity = UserIdentity {
+            id: 0,
+            seed: rand::random(),
+            host: host.clone(),
+            class: class.clone(),
+            options,
+            grants: grants.clone(),
+        };
+        let reporter = crate::events::Reporter {
+            stats: crate::stats::Stats::new(),
+            events: std::sync::Arc::new(crate::events::Events::new()),
+        };
+        let state = UserState::new(identity, reporter, self.limits.memory_bytes);
+        let mut store = new_store(&self.engine, state, &self.limits)?;
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|error| classify(error, &mut store, &self.limits))?;
+        Ok(ListenerInstance {
+            agent: HttpAgent::new(
+                store.data().exchange.clone(),
+                UrlBase::new(host.as_deref(), class),
+                self.limits.max_response_bytes,
+                grants,
+            ),
+            store,
+            bindings,
+            limits: self.limits,
+        })
+    }
+}
+
+/// The instance of a listener plugin.
+pub struct ListenerInstance {
+    agent: HttpAgent,
+    store: Store<UserState>,
+    bindings: bindings::listener_world::ListenerPlugin,
+    limits: GuestLimits,
 }
 
 /// Read the plugin at `path` (a `.wasm` component, or a plugin crate directory, built first)
@@ -261,6 +327,11 @@ pub async fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
     let bytes = tokio::task::spawn_blocking(move || read_component(&owned))
         .await
         .map_err(|error| LoadError::Setup(error.to_string()))??;
+    plugin_from_bytes(bytes, path).await
+}
+
+/// The plugin component `bytes` (named `path` in messages), described.
+pub async fn plugin_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<LoadedPlugin, LoadError> {
     let limits = GuestLimits {
         max_instances: 1,
         ..GuestLimits::default()
@@ -319,12 +390,32 @@ pub async fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
         .await
         .map_err(|error| not_a_plugin(format!("describe() failed: {error}")))?;
     check_plugin_info(&info).map_err(not_a_plugin)?;
+    let is_listener = component
+        .component_type()
+        .exports(&engine)
+        .any(|(name, _)| plugins::is_listener_interface(name));
+    let listener = if is_listener {
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::listener_world::ListenerPluginPre::new)
+            .map_err(|error| not_a_plugin(format!("not a listener plugin: {error:#}")))?;
+        Some(ListenerPlugin {
+            engine,
+            pre,
+            limits,
+            name: info.name.clone(),
+            bytes: bytes.as_slice().into(),
+        })
+    } else {
+        None
+    };
     Ok(LoadedPlugin {
         component: plugins::PluginBytes {
             path: path.to_owned(),
             bytes,
         },
         info,
+        listener,
     })
 }
 
@@ -355,12 +446,19 @@ fn check_plugin_info(info: &PluginInfo) -> Result<(), String> {
     }
 }
 
-/// The component at `path` with the plugins at `plugin_paths` plugged in, and what each plugin
-/// said of itself.
-pub async fn assemble(
-    path: &Path,
-    plugin_paths: &[PathBuf],
-) -> Result<(Vec<u8>, Vec<PluginInfo>), LoadError> {
+/// A user component with its protocol plugins plugged in, and the listener plugins beside it.
+pub struct Assembled {
+    /// The component to run users of.
+    pub bytes: Vec<u8>,
+    /// What every plugin said of itself.
+    pub plugins: Vec<PluginInfo>,
+    /// The listener plugins.
+    pub listeners: Vec<ListenerPlugin>,
+}
+
+/// The component at `path` with the plugins at `plugin_paths`: protocol plugins plugged in,
+/// listener plugins compiled beside it.
+pub async fn assemble(path: &Path, plugin_paths: &[PathBuf]) -> Result<Assembled, LoadError> {
     let owned = path.to_owned();
     let user = tokio::task::spawn_blocking(move || read_component(&owned))
         .await
@@ -382,15 +480,25 @@ pub async fn assemble(
             )));
         }
     }
-    let (components, infos): (Vec<_>, Vec<_>) = loaded
-        .into_iter()
-        .map(|plugin| (plugin.component, plugin.info))
-        .unzip();
+    let mut components = Vec::new();
+    let mut infos = Vec::new();
+    let mut listeners = Vec::new();
+    for plugin in loaded {
+        match plugin.listener {
+            Some(listener) => listeners.push(listener),
+            None => components.push(plugin.component),
+        }
+        infos.push(plugin.info);
+    }
     let owned = path.to_owned();
     let bytes = tokio::task::spawn_blocking(move || plugins::compose(user, &owned, &components))
         .await
         .map_err(|error| LoadError::Setup(error.to_string()))??;
-    Ok((bytes, infos))
+    Ok(Assembled {
+        bytes,
+        plugins: infos,
+        listeners,
+    })
 }
 
 /// The linker every guest is instantiated with: WASI (name lookups answered from the grants)
@@ -586,6 +694,30 @@ macro_rules! guest_call {
         $self.store.data_mut().settle_pending();
         result.map_err(|error| classify(error, &mut $self.store, &$self.limits))
     }};
+}
+
+impl ListenerInstance {
+    /// `listener.test-start`.
+    pub async fn test_start(&mut self) -> Result<(), GuestError> {
+        guest_call!(self, locust_runtime_listener.call_test_start())
+    }
+
+    /// `listener.test-stop`.
+    pub async fn test_stop(&mut self) -> Result<(), GuestError> {
+        guest_call!(self, locust_runtime_listener.call_test_stop())
+    }
+
+    /// `listener.on-requests`.
+    pub async fn on_requests(
+        &mut self,
+        batch: &[RequestRecord],
+        dropped: u64,
+    ) -> Result<(), GuestError> {
+        guest_call!(
+            self,
+            locust_runtime_listener.call_on_requests(batch, dropped)
+        )
+    }
 }
 
 impl GuestInstance {

@@ -22,6 +22,14 @@ use super::LoadError;
 /// The interface every plugin exports to describe itself (not plugged into users).
 pub const DESCRIBE_INTERFACE: &str = "locust:runtime/plugin@0.4.0";
 
+/// The interface a listener plugin exports.
+pub const LISTENER_INTERFACE: &str = "locust:runtime/listener@0.4.0";
+
+/// Whether the export `name` is the listener interface (of any compatible version).
+pub fn is_listener_interface(name: &str) -> bool {
+    are_semver_compatible(name, LISTENER_INTERFACE)
+}
+
 /// Whether the host's linker serves the import `name`.
 pub fn provided_by_host(name: &str) -> bool {
     name.starts_with("wasi:") || name.starts_with("locust:runtime/")

@@ -75,6 +75,8 @@ pub struct MasterSetup {
     pub host: Option<String>,
     /// `--allow-host`, which workers enforce.
     pub allow_hosts: Vec<crate::grants::HostRule>,
+    /// The listener plugins' components, which every worker runs too.
+    pub listeners: Vec<Arc<[u8]>>,
 }
 
 /// A worker as the web UI and logs show it.
@@ -665,6 +667,12 @@ impl Master {
                 .allow_hosts
                 .iter()
                 .map(ToString::to_string)
+                .collect(),
+            listeners: self
+                .setup
+                .listeners
+                .iter()
+                .map(|bytes| bytes.to_vec())
                 .collect(),
         });
         send(&outbound, &welcome).await;

@@ -132,6 +132,10 @@ pub struct Welcome {
     /// spawn's host and the classes' own hosts.
     #[serde(default)]
     pub allow_hosts: Vec<String>,
+    /// The listener plugins' components: the worker runs one instance of each, fed its own
+    /// requests.
+    #[serde(default, with = "serde_bytes_list")]
+    pub listeners: Vec<Vec<u8>>,
 }
 
 /// What a worker runs. A spawn while users run changes their number (the newest stop).
@@ -321,7 +325,7 @@ mod serde_bytes_option {
         Ok(Option::<ByteBuf>::deserialize(deserializer)?.map(|buf| buf.0))
     }
 
-    struct Bytes<'a>(&'a [u8]);
+    pub(super) struct Bytes<'a>(pub(super) &'a [u8]);
 
     impl serde::Serialize for Bytes<'_> {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -329,7 +333,7 @@ mod serde_bytes_option {
         }
     }
 
-    struct ByteBuf(Vec<u8>);
+    pub(super) struct ByteBuf(pub(super) Vec<u8>);
 
     impl<'de> Deserialize<'de> for ByteBuf {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -358,6 +362,25 @@ mod serde_bytes_option {
             }
             deserializer.deserialize_byte_buf(Visitor)
         }
+    }
+}
+
+/// A list of byte strings as msgpack `bin` values.
+mod serde_bytes_list {
+    use super::serde_bytes_option::{ByteBuf, Bytes};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(value.iter().map(|bytes| Bytes(bytes)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<u8>>, D::Error> {
+        Ok(Vec::<ByteBuf>::deserialize(deserializer)?
+            .into_iter()
+            .map(|buf| buf.0)
+            .collect())
     }
 }
 
@@ -397,6 +420,7 @@ mod tests {
                 host: Some("http://127.0.0.1:8080".into()),
                 options: vec![("greeting".into(), "hi".into())],
                 allow_hosts: vec!["api.example.com:443".into()],
+                listeners: vec![b"\0asm\x0d\0\x01\0".to_vec()],
             }),
             Message::Refused("wrong token".into()),
             Message::Ready,

@@ -266,6 +266,7 @@ mod tests {
                                 host: None,
                                 options: Vec::new(),
                                 allow_hosts: Vec::new(),
+                                listeners: Vec::new(),
                             });
                             let frame = welcome.to_frame().expect("encode");
                             let _ = connection.outbound.send(Ok(frame.into())).await;

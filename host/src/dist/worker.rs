@@ -21,6 +21,7 @@ use crate::component::{GuestLimits, TestComponent, hash_of};
 use crate::events::{Events, Reporter};
 use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
+use crate::listeners::Listeners;
 use crate::runner::{LocalRunner, RunnerState};
 use crate::scenario::Scenario;
 use crate::stats::Stats;
@@ -131,6 +132,8 @@ struct Loaded {
     welcome: Welcome,
     /// The master's `--allow-host`, parsed.
     allow_hosts: Vec<HostRule>,
+    /// The master's listener plugins, running here.
+    listeners: Listeners,
     component: Arc<TestComponent>,
     scenario: Scenario,
     hooks: Option<GuestHooks>,
@@ -183,10 +186,10 @@ fn client_tls(plan: &WorkerPlan) -> anyhow::Result<Option<tonic::transport::Clie
 pub async fn run(plan: WorkerPlan, events: Events) -> anyhow::Result<u8> {
     let own = match &plan.locustfile {
         Some(path) => {
-            let (bytes, _) = crate::component::assemble(path, &plan.plugins)
+            let assembled = crate::component::assemble(path, &plan.plugins)
                 .await
                 .context("reading the component")?;
-            Some(hash_of(&bytes))
+            Some(hash_of(&assembled.bytes))
         }
         None => None,
     };
@@ -355,10 +358,10 @@ impl Worker {
                 Some(bytes) => bytes,
                 None if self.own.as_deref() == Some(hash.as_str()) => {
                     let path = self.plan.locustfile.clone().unwrap_or_default();
-                    let (bytes, _) = crate::component::assemble(&path, &self.plan.plugins)
+                    let assembled = crate::component::assemble(&path, &self.plan.plugins)
                         .await
                         .map_err(|error| error.to_string())?;
-                    bytes.into()
+                    assembled.bytes.into()
                 }
                 None => {
                     return Err(format!(
@@ -404,6 +407,7 @@ impl Worker {
             &scenario.plan(&[], None, None).unwrap_or_default(),
         )
         .await;
+        let grants_for_listeners = grants.clone();
         let hooks = GuestHooks::start(
             component.clone(),
             scenario.hooks,
@@ -414,7 +418,23 @@ impl Worker {
             self.plan.hook_timeout,
         )
         .await?;
+        let mut plugins = Vec::new();
+        for (index, bytes) in welcome.listeners.iter().enumerate() {
+            let name = PathBuf::from(format!("the master's listener plugin {}", index + 1));
+            let loaded = crate::component::plugin_from_bytes(bytes.clone(), &name)
+                .await
+                .map_err(|error| error.to_string())?;
+            plugins.extend(loaded.listener);
+        }
+        let listeners = Listeners::start(
+            &plugins,
+            grants_for_listeners,
+            welcome.host.as_deref().map(Arc::from),
+            Arc::new(welcome.options.iter().cloned().collect()),
+        )
+        .await?;
         let mut events = self.base_events.clone();
+        listeners.listen(&mut events);
         if let Some(hooks) = &hooks {
             hooks.listen(&mut events);
             if let Err(error) = hooks.call(Hook::Init).await {
@@ -423,6 +443,7 @@ impl Worker {
         }
         self.loaded = Some(Loaded {
             welcome,
+            listeners,
             allow_hosts,
             component,
             scenario,
@@ -620,6 +641,9 @@ impl Worker {
                 && let Err(error) = hooks.call(Hook::Quitting).await
             {
                 tracing::error!(target: "locust.main", "{error}");
+            }
+            if let Some(loaded) = &self.loaded {
+                loaded.listeners.finish().await;
             }
             let report = self.report(None).await;
             if link.send(report).await && link.send(Message::Quit).await {
