@@ -44,6 +44,8 @@ enum Command {
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests that may wait for a slow request listener; more are dropped and counted.
 pub const LISTENER_QUEUE: usize = 10_000;
+/// Room in the hooks task's queue beyond the requests: hook calls and worker reports.
+const COMMAND_ROOM: usize = 64;
 /// How long the listener may go on with the requests still queued when a test stops; those
 /// it has not reached by then are dropped, so that `test_stop` and the end come on time.
 pub const LISTENER_DRAIN: Duration = Duration::from_secs(2);
@@ -95,7 +97,7 @@ impl ListenerQueue {
 #[derive(Clone)]
 pub struct GuestHooks {
     declared: HookSet,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     deadline: Duration,
     /// The hook abandoned past its deadline, which the instance may still be running.
     abandoned: Arc<Mutex<Option<String>>>,
@@ -135,7 +137,9 @@ impl GuestHooks {
             .instantiate(state)
             .await
             .map_err(|error| format!("could not start the hooks instance: {error}"))?;
-        let (commands, receiver) = mpsc::unbounded_channel();
+        // Requests are capped at LISTENER_QUEUE by their own count; the rest of the room is for
+        // hook calls and worker reports, so nothing queues without bound.
+        let (commands, receiver) = mpsc::channel(LISTENER_QUEUE + COMMAND_ROOM);
         let queue = Arc::new(ListenerQueue::default());
         tokio::spawn(serve(instance, receiver, queue.clone()));
         Ok(Some(Self {
@@ -211,9 +215,17 @@ impl GuestHooks {
             ));
         }
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(make(reply))
-            .map_err(|_| "the hooks instance has stopped".to_owned())?;
+        let queued = tokio::time::timeout(self.deadline, self.commands.send(make(reply))).await;
+        match queued {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err("the hooks instance has stopped".to_owned()),
+            Err(_) => {
+                return Err(format!(
+                    "{name} hook skipped: the hooks instance's queue stayed full for {} s",
+                    self.deadline.as_secs_f64()
+                ));
+            }
+        }
         // If the caller gives up waiting (a signal while a hook runs), the instance is still in
         // the hook: later calls must not queue behind it.
         let mut in_flight = InFlight {
@@ -249,8 +261,9 @@ impl GuestHooks {
             queue.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.commands.send(Command::Request(record)).is_err() {
+        if self.commands.try_send(Command::Request(record)).is_err() {
             queue.waiting.fetch_sub(1, Ordering::Relaxed);
+            queue.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -299,17 +312,20 @@ impl GuestHooks {
     /// On a master: hand a worker's attached data to the component (without waiting), if it
     /// declared `worker-report`.
     pub fn worker_report(&self, worker_id: &str, data: Vec<u8>) {
-        if self.declared.contains(HookSet::WORKER_REPORT) {
-            let _ = self
+        if self.declared.contains(HookSet::WORKER_REPORT)
+            && self
                 .commands
-                .send(Command::WorkerReport(worker_id.to_owned(), data));
+                .try_send(Command::WorkerReport(worker_id.to_owned(), data))
+                .is_err()
+        {
+            tracing::warn!(target: "locust.main", "worker_report hook is behind; dropped the report of {worker_id}");
         }
     }
 }
 
 async fn serve(
     mut instance: GuestInstance,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::Receiver<Command>,
     queue: Arc<ListenerQueue>,
 ) {
     let mut broken = false;
