@@ -22,5 +22,6 @@ mod plugins;
 mod python;
 mod scheduling;
 mod tls;
+mod wasi_http;
 mod web;
 mod xmlrpc;

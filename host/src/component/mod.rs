@@ -25,6 +25,7 @@ pub mod plugins;
 pub mod python;
 mod responses;
 mod state;
+mod wasi_http;
 
 use std::path::{Path, PathBuf};
 
@@ -509,6 +510,8 @@ fn host_linker(engine: &Engine) -> Result<Linker<UserState>, LoadError> {
         .map_err(|error| LoadError::Setup(format!("linking WASI failed: {error:#}")))?;
     lookup::add_to_linker(&mut linker)
         .map_err(|error| LoadError::Setup(format!("linking the name lookups failed: {error:#}")))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|error| LoadError::Setup(format!("linking wasi:http failed: {error:#}")))?;
     UserComponent::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
         .map_err(|error| LoadError::Setup(format!("linking the host API failed: {error:#}")))?;
     Ok(linker)

@@ -52,6 +52,8 @@ pub(super) struct PendingRequest {
 pub struct UserState {
     wasi: WasiCtx,
     pub(super) table: ResourceTable,
+    http_ctx: wasmtime_wasi_http::WasiHttpCtx,
+    guest_http: super::wasi_http::GuestHttp,
     pub(super) limits: StoreLimits,
     pub(super) identity: UserIdentity,
     /// Where the `send` import hands requests to the instance's [`crate::http::HttpAgent`].
@@ -97,6 +99,8 @@ impl UserState {
         Self {
             wasi,
             table: ResourceTable::new(),
+            http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+            guest_http: super::wasi_http::GuestHttp::new(identity.grants.clone(), reporter.clone()),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
                 .trap_on_grow_failure(true)
@@ -132,6 +136,16 @@ impl UserState {
             response_length: pending.length,
             error: error.as_deref(),
         });
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for UserState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            hooks: &mut self.guest_http,
+            table: &mut self.table,
+            ctx: &mut self.http_ctx,
+        }
     }
 }
 

@@ -20,7 +20,8 @@ use tokio_util::either::Either;
 use super::Origin;
 
 /// The byte stream under a connection: TCP, or TLS over TCP (boxed: it is large).
-type Io = TokioIo<Either<TcpStream, Box<TlsStream<TcpStream>>>>;
+/// A connection's byte stream: plain TCP, or TLS over it.
+pub type Io = TokioIo<Either<TcpStream, Box<TlsStream<TcpStream>>>>;
 
 /// hyper's side of a connection: the future that does its I/O.
 type Exchanger = http1::Connection<Io, Full<Bytes>>;
@@ -165,6 +166,11 @@ fn tls_connector() -> Result<TlsConnector, String> {
 
 /// Connect to `origin` and complete the HTTP/1.1 handshake.
 pub async fn connect(origin: &Origin) -> Result<Box<Live>, String> {
+    handshake(open(origin).await?, origin).await
+}
+
+/// A TCP connection to `origin`, with TLS (this host's roots) for `https`.
+pub async fn open(origin: &Origin) -> Result<Io, String> {
     let tcp = TcpStream::connect((origin.host.as_str(), origin.port))
         .await
         .map_err(|error| format!("could not connect to {origin}: {error}"))?;
@@ -180,7 +186,7 @@ pub async fn connect(origin: &Origin) -> Result<Box<Live>, String> {
     } else {
         Either::Left(tcp)
     };
-    handshake(TokioIo::new(stream), origin).await
+    Ok(TokioIo::new(stream))
 }
 
 async fn handshake(io: Io, origin: &Origin) -> Result<Box<Live>, String> {

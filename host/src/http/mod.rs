@@ -25,8 +25,8 @@ use hyper::{Method, Request, StatusCode};
 use url::{Position, Url};
 
 pub use agent::{Exchange, HttpAgent, Sent};
-pub use connect::trust_certificates;
 use connect::{Connection, Live, connect, drive};
+pub use connect::{Io, open as open_connection, trust_certificates};
 pub use target::{GuestUrl, UrlBase};
 
 use crate::grants::Grants;
@@ -42,6 +42,23 @@ pub struct Origin {
     tls: bool,
     host: String,
     port: u16,
+}
+
+impl Origin {
+    /// The origin of `url` (http or https).
+    pub fn of_url(url: &Url) -> Result<Self, String> {
+        Self::of(url)
+    }
+
+    /// The host, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 impl Origin {
