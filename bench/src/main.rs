@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 mod python;
+mod redis;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::{Request, Response};
@@ -70,6 +71,12 @@ fn main() -> anyhow::Result<()> {
         Some("python") => {
             let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
             let result = run_python(seconds);
+            let _ = std::fs::remove_dir_all(cache_home());
+            result
+        }
+        Some("redis") => {
+            let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+            let result = run_redis(seconds);
             let _ = std::fs::remove_dir_all(cache_home());
             result
         }
@@ -235,6 +242,13 @@ fn pinned(cpu: u32, program: &Path) -> Command {
         Command::new(program)
     };
     command.env("XDG_CACHE_HOME", cache_home());
+    // Users spread their connections over the target's loopback addresses: grant them all.
+    if program.file_name().is_some_and(|name| name == "locust") {
+        let hosts: Vec<String> = (1..=TARGET_ADDRESSES)
+            .map(|last| format!("127.0.0.{last}"))
+            .collect();
+        command.env("LOCUST_ALLOW_HOST", hosts.join(","));
+    }
     command
 }
 
@@ -752,6 +766,28 @@ fn start_target(exe: &Path, seconds: u64) -> anyhow::Result<(Child, String)> {
     let url = format!("http://{}", first.trim());
     eprintln!("target on {url}; each run lasts {seconds}s");
     Ok((target, url))
+}
+
+/// Only the Redis rows (`locust-bench redis`): the redis plugin against redis-benchmark, and
+/// an idle Redis user's memory beside a plain HTTP idle user's.
+fn run_redis(seconds: u64) -> anyhow::Result<()> {
+    let (exe, locust, root) = locations()?;
+    let component: PathBuf = root.join("target/wasm32-wasip2/release/bench_guest.wasm");
+    let (mut target, url) = start_target(&exe, seconds)?;
+    startup_cpu(&locust, &component)?;
+    let plain = (|| -> anyhow::Result<f64> {
+        let small = idle_run(&locust, &component, &url, 200, 500)?;
+        let large = idle_run(&locust, &component, &url, 1_200, 500)?;
+        Ok(large.memory.private.saturating_sub(small.memory.private) as f64 / 1_000.0)
+    })();
+    let _ = target.kill();
+    let rows = redis::rows(&root, &locust, plain.ok(), seconds)?;
+    println!("| figure | locust | reference | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
 }
 
 /// Only the Python rows (`locust-bench python`).

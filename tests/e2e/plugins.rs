@@ -419,3 +419,109 @@ async fn workers_run_the_masters_listener_plugins_on_their_own_requests() {
     assert_eq!((requests, dropped), (served, 0));
     assert_eq!(run.requests("GET", "/d/heavy"), served);
 }
+
+/// The WebSocket echo server (tests/fixtures/websocket_echo.py) on a free port; its output
+/// has a line per echoed message.
+struct EchoServer {
+    child: Child,
+    port: u16,
+    echoed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl EchoServer {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(provision::python_with_websockets())
+            .arg(root().join("tests/fixtures/websocket_echo.py"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the echo server starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port = first
+            .strip_prefix("port ")
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the echo server said {first:?}"));
+        let echoed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = echoed.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line == "echo" {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        Self {
+            child,
+            port,
+            echoed,
+        }
+    }
+
+    fn echoed(&self) -> u64 {
+        // The last lines may still be in the pipe.
+        std::thread::sleep(Duration::from_millis(300));
+        self.echoed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_user_talks_to_a_real_echo_server() {
+    let server = EchoServer::start();
+    let url = format!("ws://127.0.0.1:{}/chat", server.port);
+    let run = locust(&[
+        "-f",
+        "examples/websocket-user",
+        "--plugin",
+        "plugins/websocket",
+        "--host",
+        &url,
+        "--headless",
+        "-u",
+        "4",
+        "-r",
+        "20",
+        "-t",
+        "3s",
+        "--stop-timeout",
+        "5",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let echoes = run.requests("websocket", "echo");
+    assert!(echoes > 20, "{}", run.stdout);
+    assert_eq!(echoes, server.echoed(), "{}", run.stdout);
+    assert_eq!(run.requests("websocket", "connect"), 4);
+    assert!(run.section("Error report").is_none(), "{}", run.stdout);
+
+    // A server that is not there: the connect is a recorded failure, and the run goes on.
+    let run = locust(&[
+        "-f",
+        "examples/websocket-user",
+        "--plugin",
+        "plugins/websocket",
+        "--host",
+        "ws://127.0.0.1:1",
+        "--headless",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+    ])
+    .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report = run.section("Error report").expect("failures");
+    assert!(
+        report.contains("websocket connect: could not connect to 127.0.0.1:1"),
+        "{report}"
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}

@@ -175,6 +175,49 @@ pub fn componentize_py() -> &'static Path {
         .unwrap_or_else(|missing| panic!("{missing}"))
 }
 
+/// The suite's Python (the componentize-py environment) with the `websockets` package, for
+/// the WebSocket echo server; installed from PyPI on first use.
+pub fn python_with_websockets() -> &'static Path {
+    static TOOL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        let bin = componentize_py().to_owned();
+        let python = bin.join("python3");
+        let has = || {
+            Command::new(&python)
+                .args(["-c", "import websockets"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if has() {
+            return Ok(python);
+        }
+        eprintln!("provisioning: installing websockets into {}", bin.display());
+        let output = Command::new(bin.join("pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "websockets==15.0.1",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| format!("the WebSocket test could not run pip ({error})"))?;
+        if !output.status.success() || !has() {
+            return Err(format!(
+                "the WebSocket test needs the websockets package, and pip failed ({}): run `{}/pip \
+                 install websockets==15.0.1` and re-run `cargo test`",
+                String::from_utf8_lossy(&output.stderr).trim(),
+                bin.display()
+            ));
+        }
+        Ok(python)
+    })
+    .as_ref()
+    .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
 fn provision_componentize_py() -> Result<PathBuf, String> {
     let version = locust::component::python::COMPONENTIZE_PY_VERSION;
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/python");
