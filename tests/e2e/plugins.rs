@@ -525,3 +525,42 @@ async fn a_websocket_user_talks_to_a_real_echo_server() {
     );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_locustfile_uses_the_redis_plugin() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let path = format!(
+        "{}:{}",
+        provision::componentize_py().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = crate::harness::locust_with_env(
+        &[
+            "-f",
+            "examples/python/redis_user.py",
+            "--plugin",
+            PLUGIN,
+            "--host",
+            &url,
+            "--headless",
+            "-u",
+            "3",
+            "-r",
+            "10",
+            "-t",
+            "3s",
+            "--stop-timeout",
+            "5",
+        ],
+        &[("PATH", &path)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let calls = server.calls();
+    let mut recorded = recorded(&run, &["GET", "SET"]);
+    recorded.insert("INCR".to_owned(), run.requests("redis", "INCR visits"));
+    assert!(calls.get("GET").copied().unwrap_or(0) > 10, "{calls:?}");
+    assert_eq!(recorded, calls, "{}", run.stdout);
+    assert!(!run.stdout.contains("User errors"), "{}", run.stdout);
+}

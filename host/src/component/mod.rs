@@ -256,6 +256,9 @@ pub struct LoadedPlugin {
     /// Set for a listener plugin (it exports [`plugins::LISTENER_INTERFACE`]), which runs in
     /// an instance of its own instead of being plugged into users.
     pub listener: Option<ListenerPlugin>,
+    /// The interfaces it exports for users (its client), without the one it describes itself
+    /// with.
+    pub interfaces: Vec<String>,
 }
 
 /// A compiled listener plugin, ready to instantiate once per process.
@@ -391,10 +394,18 @@ pub async fn plugin_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<LoadedPlug
         .await
         .map_err(|error| not_a_plugin(format!("describe() failed: {error}")))?;
     check_plugin_info(&info).map_err(not_a_plugin)?;
-    let is_listener = component
+    let exports: Vec<String> = component
         .component_type()
         .exports(&engine)
-        .any(|(name, _)| plugins::is_listener_interface(name));
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let is_listener = exports
+        .iter()
+        .any(|name| plugins::is_listener_interface(name));
+    let interfaces = exports
+        .into_iter()
+        .filter(|name| !name.starts_with("locust:runtime/"))
+        .collect();
     let listener = if is_listener {
         let pre = linker
             .instantiate_pre(&component)
@@ -417,6 +428,7 @@ pub async fn plugin_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<LoadedPlug
         },
         info,
         listener,
+        interfaces,
     })
 }
 
@@ -460,14 +472,33 @@ pub struct Assembled {
 /// The component at `path` with the plugins at `plugin_paths`: protocol plugins plugged in,
 /// listener plugins compiled beside it.
 pub async fn assemble(path: &Path, plugin_paths: &[PathBuf]) -> Result<Assembled, LoadError> {
-    let owned = path.to_owned();
-    let user = tokio::task::spawn_blocking(move || read_component(&owned))
-        .await
-        .map_err(|error| LoadError::Setup(error.to_string()))??;
     let mut loaded = Vec::new();
     for plugin_path in plugin_paths {
         loaded.push(load_plugin(plugin_path).await?);
     }
+    // A Python locustfile is built against its plugins' interfaces, read from their WIT.
+    let imports = if python::is_python(path) {
+        loaded
+            .iter()
+            .filter(|plugin| plugin.listener.is_none())
+            .map(plugin_import)
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    let owned = path.to_owned();
+    let user = tokio::task::spawn_blocking(move || {
+        if imports.is_empty() {
+            read_component(&owned)
+        } else {
+            let built = python::build_locustfile_with(&owned, &imports)?;
+            std::fs::read(&built).map_err(|error| {
+                LoadError::Setup(format!("could not read {}: {error}", built.display()))
+            })
+        }
+    })
+    .await
+    .map_err(|error| LoadError::Setup(error.to_string()))??;
     for (index, plugin) in loaded.iter().enumerate() {
         if let Some(other) = loaded[..index]
             .iter()
@@ -499,6 +530,37 @@ pub async fn assemble(path: &Path, plugin_paths: &[PathBuf]) -> Result<Assembled
         bytes,
         plugins: infos,
         listeners,
+    })
+}
+
+/// What a Python locustfile needs to import `plugin`'s interfaces: the WIT files in its crate
+/// directory's `wit/`.
+fn plugin_import(plugin: &LoadedPlugin) -> Result<python::PluginImport, LoadError> {
+    let path = &plugin.component.path;
+    let folder = path.join("wit");
+    let unreadable = || {
+        LoadError::Plugin(format!(
+            "{}: a Python locustfile is built against its plugins' WIT: pass the plugin's crate \
+             directory (with its wit/ folder), not a .wasm file",
+            path.display()
+        ))
+    };
+    let entries = std::fs::read_dir(&folder).map_err(|_| unreadable())?;
+    let mut wit = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wit") {
+            let text = std::fs::read_to_string(entry.path()).map_err(|_| unreadable())?;
+            wit.push((name, text));
+        }
+    }
+    if wit.is_empty() {
+        return Err(unreadable());
+    }
+    wit.sort();
+    Ok(python::PluginImport {
+        wit,
+        interfaces: plugin.interfaces.clone(),
     })
 }
 

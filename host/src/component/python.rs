@@ -81,9 +81,37 @@ pub fn is_python(path: &Path) -> bool {
     }
 }
 
+/// A plugin interface a Python locustfile imports: the WIT files of its package, and the
+/// interface's name (`locust:redis/client@0.1.0`).
+#[derive(Clone, Debug)]
+pub struct PluginImport {
+    /// The `.wit` files of the plugin's package, by file name.
+    pub wit: Vec<(String, String)>,
+    /// The interfaces it exports for users.
+    pub interfaces: Vec<String>,
+}
+
+/// The world a locustfile with plugins is built against: the user component's, plus an import
+/// of every plugin interface.
+fn world_with(imports: &[PluginImport]) -> String {
+    let mut world = String::from(
+        "package locust:locustfile;\n\nworld locustfile {\n    include locust:runtime/user-component@0.4.0;\n",
+    );
+    for interface in imports.iter().flat_map(|import| &import.interfaces) {
+        world.push_str(&format!("    import {interface};\n"));
+    }
+    world.push_str("}\n");
+    world
+}
+
 /// Build the locustfile at `path` (a file, or a directory holding `locustfile.py`) and return
 /// the component's path in the cache, building only when nothing matching is cached.
 pub fn build_locustfile(path: &Path) -> Result<PathBuf, LoadError> {
+    build_locustfile_with(path, &[])
+}
+
+/// [`build_locustfile`], the locustfile importing the interfaces of `imports` (its plugins).
+pub fn build_locustfile_with(path: &Path, imports: &[PluginImport]) -> Result<PathBuf, LoadError> {
     let file = if path.is_dir() {
         path.join("locustfile.py")
     } else {
@@ -102,6 +130,14 @@ pub fn build_locustfile(path: &Path) -> Result<PathBuf, LoadError> {
         hash_entry(&mut key, name, text.as_bytes());
     }
     key.update(module.as_bytes());
+    for import in imports {
+        for (name, text) in &import.wit {
+            hash_entry(&mut key, name, text.as_bytes());
+        }
+        for interface in &import.interfaces {
+            hash_entry(&mut key, "import", interface.as_bytes());
+        }
+    }
     for folder in std::iter::once(&project).chain(&search_path) {
         hash_folder(&mut key, folder)?;
     }
@@ -128,7 +164,15 @@ pub fn build_locustfile(path: &Path) -> Result<PathBuf, LoadError> {
             ))
         })?;
     if !component.is_file() {
-        build(&tool, &file, &module, &project, &search_path, &component)?;
+        build(
+            &tool,
+            &file,
+            &module,
+            &project,
+            &search_path,
+            imports,
+            &component,
+        )?;
     }
     drop(lock);
     let _ = std::fs::remove_file(cache.join(format!("{key}.lock")));
@@ -300,6 +344,7 @@ fn build(
     module: &str,
     project: &Path,
     search_path: &[PathBuf],
+    imports: &[PluginImport],
     component: &Path,
 ) -> Result<(), LoadError> {
     let setup = |error: std::io::Error| {
@@ -333,7 +378,25 @@ fn build(
     .map_err(setup)?;
     let wit = work.path().join("wit");
     std::fs::create_dir_all(&wit).map_err(setup)?;
-    std::fs::write(wit.join("locust.wit"), WIT).map_err(setup)?;
+    // Without plugins the contract is the root package; with them, a world of our own is, and
+    // the contract and each plugin's package are its dependencies.
+    let world = if imports.is_empty() {
+        std::fs::write(wit.join("locust.wit"), WIT).map_err(setup)?;
+        "user-component"
+    } else {
+        let runtime = wit.join("deps").join("locust-runtime");
+        std::fs::create_dir_all(&runtime).map_err(setup)?;
+        std::fs::write(runtime.join("locust.wit"), WIT).map_err(setup)?;
+        for (index, import) in imports.iter().enumerate() {
+            let folder = wit.join("deps").join(format!("plugin-{index}"));
+            std::fs::create_dir_all(&folder).map_err(setup)?;
+            for (name, text) in &import.wit {
+                std::fs::write(folder.join(name), text).map_err(setup)?;
+            }
+        }
+        std::fs::write(wit.join("locustfile.wit"), world_with(imports)).map_err(setup)?;
+        "locustfile"
+    };
     let output = work.path().join("component.wasm");
     tracing::info!(target: "locust.main", "building {} into a component with {}", file.display(), tool.version);
     let mut command = Command::new(&tool.program);
@@ -341,7 +404,7 @@ fn build(
         .args(&tool.prefix)
         .arg("--wit-path")
         .arg(&wit)
-        .args(["--world", "user-component", "componentize", ENTRY_MODULE])
+        .args(["--world", world, "componentize", ENTRY_MODULE])
         .arg("--python-path")
         .arg(&entry)
         .arg("--python-path")
