@@ -278,6 +278,15 @@ async fn plugin_mistakes_get_one_clear_line() {
         "{}",
         run.stderr
     );
+    // A plugin's options are in --help, with the component's own.
+    let run = locust(&["-f", USER, "--plugin", PLUGIN, "--help"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("--redis-database <REDIS_DATABASE>")
+            && run.stdout.contains("--cache <CACHE>"),
+        "{}",
+        run.stdout
+    );
     // A plugin nobody needs is a warning, and the run goes on.
     let fixture = fixture().to_str().expect("utf-8 path").to_owned();
     let run = locust(&["-f", &fixture, "--plugin", PLUGIN, "--list"]).await;

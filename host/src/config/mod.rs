@@ -741,10 +741,17 @@ mod tests {
         assert!(parse(&["-u", "ten"]).is_err());
         assert!(parse(&["-r", "0"]).is_err());
         assert!(parse(&["-t", "soon"]).is_err());
-        let plan = parse(&["--headless", "--host", "ftp://x"])
+        // Any scheme is a host (plugins speak redis:// and ws://), but a URL needs a host.
+        let plan = parse(&["--headless", "--host", "localhost:8080"])
             .expect("parses")
             .resolve();
-        assert!(plan.is_err());
+        assert!(plan.expect_err("no host").contains("a URL with a host"));
+        assert!(
+            parse(&["--host", "redis://127.0.0.1:6379"])
+                .expect("parses")
+                .resolve()
+                .is_ok()
+        );
         let plan = parse(&["--web-auth", "nocolon"]).expect("parses").resolve();
         assert!(plan.expect_err("bad auth").contains("username:password"));
         let plan = parse(&["--tls-cert", "c.pem"]).expect("parses").resolve();
