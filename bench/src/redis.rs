@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::{Measured, Memory, aggregated_requests, have, measure, memory_kib, pinned};
+use super::{
+    Measured, Memory, aggregated_requests, children_cpu, have, measure, memory_kib, pinned,
+};
 
 /// Connections of the throughput runs, as the comparison asks.
 const CONNECTIONS: u64 = 50;
@@ -71,11 +73,13 @@ impl Drop for Server {
 /// `locust` running the benchmark's Redis users with the plugin.
 fn locust_redis(locust: &Path, root: &Path, server: &Server, class: &str) -> Command {
     let mut command = pinned(0, locust);
+    // Built by bench/run: a crate directory would cost a cargo run in every measurement.
+    let built = root.join("target/wasm32-wasip2/release");
     command
         .arg("-f")
-        .arg(root.join("bench/redis-guest"))
+        .arg(built.join("bench_redis_guest.wasm"))
         .arg("--plugin")
-        .arg(root.join("plugins/redis"))
+        .arg(built.join("locust_redis_plugin.wasm"))
         .args(["--host", &format!("redis://127.0.0.1:{}", server.port)])
         .args(["--headless", "--only-summary", class]);
     command
@@ -133,14 +137,21 @@ pub fn rows(
         }
     }
     let server = Server::start()?;
-    // Build and compile once, so that the measured runs load cached code.
-    let status = locust_redis(locust, root, &server, "RedisHammer")
-        .arg("--list")
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("locust --list of the Redis bench user failed");
-    }
+    // Compile once, so that the measured runs load cached code; the second `--list` is what
+    // loading (composing, describing, loading the code) costs, taken out of the run's CPU.
+    let list = || -> anyhow::Result<f64> {
+        let before = children_cpu()?;
+        let status = locust_redis(locust, root, &server, "RedisHammer")
+            .arg("--list")
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("locust --list of the Redis bench user failed (run bench/run, which builds it)");
+        }
+        Ok(children_cpu()? - before)
+    };
+    list()?;
+    let startup = list()?;
     let reference = {
         let mut command = pinned(0, Path::new("redis-benchmark"));
         command
@@ -170,7 +181,7 @@ pub fn rows(
             "-t",
             &format!("{seconds}s"),
         ]);
-        measure(command, aggregated_requests)?
+        measure(command, aggregated_requests)?.without(startup)
     };
     let (small, large) = (
         idle_memory(locust, root, &server, IDLE.0)?,

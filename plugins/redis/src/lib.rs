@@ -7,10 +7,9 @@
 //! opens only to the run's granted hosts (`--host redis://...`, `--allow-host`).
 
 mod resp;
+mod tcp;
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Instant;
 
 #[allow(unsafe_code, reason = "the glue wit-bindgen generates")]
@@ -78,51 +77,43 @@ fn socket_address(address: &str) -> Result<String, String> {
     })
 }
 
-fn record(name: &str, started: Instant, length: u64, error: Option<String>) {
+fn record(name: String, started: Instant, length: u64, error: Option<String>) {
     events::request(&RequestRecord {
         request_type: "redis".to_owned(),
-        name: name.to_owned(),
+        name,
         response_time_ms: started.elapsed().as_secs_f64() * 1000.0,
         response_length: length,
         error,
     });
 }
 
-/// An open TCP connection and the bytes read from it but not parsed yet.
+/// An open TCP connection, the bytes read from it but not parsed yet, and the buffer commands
+/// are encoded into (kept, so that a command allocates nothing for its encoding).
 struct Stream {
-    tcp: TcpStream,
+    tcp: tcp::Tcp,
     unread: Vec<u8>,
+    out: Vec<u8>,
 }
 
 impl Stream {
     /// Read one reply; with the number of bytes it took.
     fn read_reply(&mut self) -> Result<(Value, usize), String> {
-        let mut chunk = [0u8; 16 << 10];
         loop {
             if let Some((value, used)) = resp::parse(&self.unread)? {
                 self.unread.drain(..used);
                 return Ok((value, used));
             }
-            let read = self
-                .tcp
-                .read(&mut chunk)
-                .map_err(|error| format!("reading from the server failed: {error}"))?;
-            if read == 0 {
-                return Err("the server closed the connection".to_owned());
-            }
-            self.unread.extend_from_slice(&chunk[..read]);
+            self.tcp.read_into(&mut self.unread)?;
         }
     }
 
     /// Send `commands` and read one reply for each.
     fn exchange(&mut self, commands: &[Vec<Vec<u8>>]) -> Result<(Vec<Value>, u64), String> {
-        let mut out = Vec::new();
+        self.out.clear();
         for command in commands {
-            resp::encode_command(&mut out, command);
+            resp::encode_command(&mut self.out, command);
         }
-        self.tcp
-            .write_all(&out)
-            .map_err(|error| format!("writing to the server failed: {error}"))?;
+        self.tcp.write_all(&self.out)?;
         let mut replies = Vec::with_capacity(commands.len());
         let mut length = 0;
         for _ in commands {
@@ -144,27 +135,23 @@ impl Connection {
     /// Connect (recorded as `connect`) and select the configured database.
     fn connect(&self) -> Result<(), String> {
         let started = Instant::now();
-        let connected = TcpStream::connect(&self.address).map_err(|error| {
-            let address = &self.address;
-            match error.kind() {
-                std::io::ErrorKind::PermissionDenied => format!(
-                    "could not connect to {address}: it is not a host this test may reach; grant \
-                     it with --allow-host {address}"
-                ),
-                _ => format!("could not connect to {address}: {error}"),
-            }
-        });
-        record("connect", started, 0, connected.as_ref().err().cloned());
+        let connected = tcp::Tcp::connect(&self.address);
+        record(
+            "connect".to_owned(),
+            started,
+            0,
+            connected.as_ref().err().cloned(),
+        );
         let tcp = connected?;
-        let _ = tcp.set_nodelay(true);
         *self.stream.borrow_mut() = Some(Stream {
             tcp,
             unread: Vec::new(),
+            out: Vec::new(),
         });
         if let Some(database) = context::get_option(DATABASE_OPTION) {
             let reply = self.send(
-                vec![vec![b"SELECT".to_vec(), database.into_bytes()]],
-                "SELECT",
+                &[vec![b"SELECT".to_vec(), database.into_bytes()]],
+                "SELECT".to_owned(),
             )?;
             if let [Reply::Error(message)] = reply.as_slice() {
                 return Err(format!("SELECT failed: {message}"));
@@ -174,7 +161,7 @@ impl Connection {
     }
 
     /// Send `commands` in one round trip, recorded once under `name`.
-    fn send(&self, commands: Vec<Vec<Vec<u8>>>, name: &str) -> Result<Vec<Reply>, String> {
+    fn send(&self, commands: &[Vec<Vec<u8>>], name: String) -> Result<Vec<Reply>, String> {
         if commands.is_empty() || commands.iter().any(Vec::is_empty) {
             return Err("a command needs at least its name, e.g. [\"PING\"]".to_owned());
         }
@@ -186,7 +173,7 @@ impl Connection {
         let Some(stream) = slot.as_mut() else {
             return Err("not connected".to_owned());
         };
-        match stream.exchange(&commands) {
+        match stream.exchange(commands) {
             Ok((values, length)) => {
                 let error = values.iter().find_map(|value| match value {
                     Value::Error(message) => Some(message.clone()),
@@ -249,7 +236,7 @@ impl GuestConnection for Connection {
 
     fn command(&self, args: Vec<Vec<u8>>, name: Option<String>) -> Result<Reply, String> {
         let name = name.unwrap_or_else(|| command_name(&args));
-        let mut replies = self.send(vec![args], &name)?;
+        let mut replies = self.send(std::slice::from_ref(&args), name)?;
         replies.pop().ok_or_else(|| "no reply".to_owned())
     }
 
@@ -259,7 +246,7 @@ impl GuestConnection for Connection {
         name: Option<String>,
     ) -> Result<Vec<Reply>, String> {
         let name = name.unwrap_or_else(|| "PIPELINE".to_owned());
-        self.send(commands, &name)
+        self.send(&commands, name)
     }
 }
 

@@ -23,11 +23,28 @@ const MAX_DEPTH: usize = 64;
 /// Largest bulk string or array accepted from a server (Redis's own limit is 512 MiB).
 const MAX_LENGTH: i64 = 512 << 20;
 
+/// Append `prefix`, `number` in decimal and CRLF to `out`, without allocating.
+fn header(out: &mut Vec<u8>, prefix: u8, mut number: usize) {
+    out.push(prefix);
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Append `args` to `out` as one command.
 pub fn encode_command(out: &mut Vec<u8>, args: &[Vec<u8>]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    header(out, b'*', args.len());
     for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        header(out, b'$', arg.len());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
@@ -122,6 +139,10 @@ mod tests {
         let mut out = Vec::new();
         encode_command(&mut out, &[b"SET".to_vec(), b"k".to_vec(), b"v 1".to_vec()]);
         assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv 1\r\n");
+        let mut long = Vec::new();
+        encode_command(&mut long, &[vec![b'x'; 1234], Vec::new()]);
+        assert!(long.starts_with(b"*2\r\n$1234\r\nxx"));
+        assert!(long.ends_with(b"\r\n$0\r\n\r\n"));
     }
 
     #[test]

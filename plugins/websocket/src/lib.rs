@@ -116,7 +116,7 @@ impl Connection {
     fn read_message(&mut self, timeout: Option<Duration>) -> Result<Option<Message>, String> {
         let deadline = timeout.map(|limit| Instant::now() + limit);
         let mut parts: Option<(u8, Vec<u8>)> = None;
-        let mut chunk = [0u8; 16 << 10];
+        let mut chunk = [0u8; 4096];
         loop {
             while let Some((frame, used)) = frame::decode(&self.unread)? {
                 self.unread.drain(..used);
