@@ -15,8 +15,9 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
 /// Most bytes `blocking-write-and-flush` takes at once.
 const WRITE_CHUNK: usize = 4096;
-/// Most bytes asked of one read.
-const READ_CHUNK: u64 = 64 << 10;
+/// Most bytes asked of one read. The host zeroes a buffer of this size for every read, so it
+/// stays small: most replies are a few dozen bytes, and a larger one takes more reads.
+const READ_CHUNK: u64 = 4096;
 
 /// A connected socket. The streams are its children: declared first, dropped first.
 pub struct Tcp {
