@@ -365,6 +365,9 @@ async fn a_listener_plugin_gets_the_events_and_every_request_in_batches() {
         "10",
         "-t",
         "3s",
+        // Users finish the request in flight: every request served is recorded.
+        "--stop-timeout",
+        "5",
         "Heavy",
     ])
     .await;
@@ -572,4 +575,29 @@ async fn a_python_locustfile_uses_the_redis_plugin() {
     assert!(calls.get("GET").copied().unwrap_or(0) > 10, "{calls:?}");
     assert_eq!(recorded, calls, "{}", run.stdout);
     assert!(!run.stdout.contains("User errors"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_come_from_the_environment_and_config_files_too() {
+    let user = root().join(USER);
+    let plugin = root().join(PLUGIN);
+    let (user, plugin) = (
+        user.to_str().expect("utf-8 path"),
+        plugin.to_str().expect("utf-8 path"),
+    );
+    // The user imports the redis client: listing it works only with the plugin linked.
+    let run =
+        crate::harness::locust_with_env(&["-f", user, "--list"], &[("LOCUST_PLUGIN", plugin)])
+            .await;
+    assert_eq!(run.code, 0, "LOCUST_PLUGIN: {}", run.stderr);
+    assert!(run.stdout.contains("RedisUser"), "{}", run.stdout);
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("locust.conf"),
+        format!("plugin = {plugin}\n"),
+    )
+    .expect("config");
+    let run = crate::harness::locust_in(dir.path(), &["-f", user, "--list"], &[]).await;
+    assert_eq!(run.code, 0, "plugin = in locust.conf: {}", run.stderr);
+    assert!(run.stdout.contains("RedisUser"), "{}", run.stdout);
 }
