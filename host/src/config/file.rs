@@ -157,6 +157,10 @@ fn settings_to_args(
                     these.push(value.into());
                 }
             }
+            // A component's flag takes its value after `=` only.
+            _ if arg.is_require_equals_set() => {
+                these.push(format!("{flag}={}", setting.value).into());
+            }
             _ => {
                 these.push(flag.into());
                 these.push(setting.value.clone().into());
@@ -235,6 +239,15 @@ pub fn command_with(specs: &[OptionSpec]) -> Result<Command, String> {
             .action(ArgAction::Set);
         if let Some(default) = &spec.default {
             arg = arg.default_value(default.clone());
+        }
+        // An option whose default is `true` or `false` is a flag, as Locust's `store_true`:
+        // `--x` alone is true, `--x=false` says so; `--x false` would take `false` for a class.
+        if matches!(spec.default.as_deref(), Some("true" | "false")) {
+            arg = arg
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true")
+                .value_parser(["true", "false"]);
         }
         command = command.arg(arg);
     }
@@ -358,6 +371,56 @@ pub fn parse_options_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn component_options_defaulting_to_a_boolean_are_flags() {
+        let specs = [
+            OptionSpec {
+                name: "verbose".to_owned(),
+                default: Some("false".to_owned()),
+                help: String::new(),
+            },
+            OptionSpec {
+                name: "pages".to_owned(),
+                default: Some("2".to_owned()),
+                help: String::new(),
+            },
+        ];
+        let parse = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            parse_options_with(&args, &specs)
+                .map(|(options, values)| (options.user_classes, values))
+        };
+        let (classes, values) = parse(&["locust", "--verbose", "Web"]).expect("parses");
+        assert_eq!(
+            (classes, values["verbose"].as_str()),
+            (vec!["Web".to_owned()], "true")
+        );
+        let (_, values) = parse(&["locust", "--verbose=false"]).expect("parses");
+        assert_eq!(values["verbose"], "false");
+        let (_, values) = parse(&["locust"]).expect("parses");
+        assert_eq!(
+            (values["verbose"].as_str(), values["pages"].as_str()),
+            ("false", "2")
+        );
+        assert!(parse(&["locust", "--verbose=maybe"]).is_err());
+        let (_, values) = parse(&["locust", "--pages", "5"]).expect("parses");
+        assert_eq!(values["pages"], "5");
+        // From a config file, the flag's value goes after `=`.
+        let command = command_with(&specs).expect("command");
+        let matches = command
+            .clone()
+            .try_get_matches_from(["locust"])
+            .expect("parses");
+        let settings = [Setting {
+            file: PathBuf::from("locust.conf"),
+            line: 1,
+            key: "verbose".to_owned(),
+            value: "true".to_owned(),
+        }];
+        let args = settings_to_args(&settings, &matches, &command).expect("valid");
+        assert_eq!(args, [OsString::from("--verbose=true")]);
+    }
 
     #[test]
     fn parses_key_value_lines() {
