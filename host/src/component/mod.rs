@@ -230,6 +230,16 @@ fn compile_checked(
     Ok((engine, component))
 }
 
+/// The state of an instance that is no simulated user (describing a component or a plugin, a
+/// listener plugin): what it records goes nowhere.
+fn unrecorded_state(identity: UserIdentity, memory_bytes: usize) -> UserState {
+    let reporter = crate::events::Reporter {
+        stats: crate::stats::Stats::new(),
+        events: std::sync::Arc::new(crate::events::Events::new()),
+    };
+    UserState::new(identity, reporter, memory_bytes)
+}
+
 /// A store for one guest instance holding `state`, with its limits and first fuel budget.
 fn new_store(
     engine: &Engine,
@@ -291,11 +301,7 @@ impl ListenerPlugin {
             options,
             grants: grants.clone(),
         };
-        let reporter = crate::events::Reporter {
-            stats: crate::stats::Stats::new(),
-            events: std::sync::Arc::new(crate::events::Events::new()),
-        };
-        let state = UserState::new(identity, reporter, self.limits.memory_bytes);
+        let state = unrecorded_state(identity, self.limits.memory_bytes);
         let mut store = new_store(&self.engine, state, &self.limits)?;
         let bindings = self
             .pre
@@ -365,19 +371,7 @@ pub async fn plugin_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<LoadedPlug
                 plugins::DESCRIBE_INTERFACE
             ))
         })?;
-    let identity = UserIdentity {
-        id: 0,
-        seed: 0,
-        host: None,
-        class: std::sync::Arc::from("plugin"),
-        options: ComponentOptions::default(),
-        grants: std::sync::Arc::default(),
-    };
-    let reporter = crate::events::Reporter {
-        stats: crate::stats::Stats::new(),
-        events: std::sync::Arc::new(crate::events::Events::new()),
-    };
-    let state = UserState::new(identity, reporter, limits.memory_bytes);
+    let state = unrecorded_state(UserIdentity::offline("plugin"), limits.memory_bytes);
     let described = async {
         let mut store = new_store(&engine, state, &limits)?;
         let plugin = pre
@@ -432,14 +426,17 @@ pub async fn plugin_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<LoadedPlug
     })
 }
 
+/// Whether `name` is a plugin or option name: lower-case ASCII letters, digits and dashes.
+pub fn is_kebab_case(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// A plugin's name is kebab-case, and its options start with it.
 fn check_plugin_info(info: &PluginInfo) -> Result<(), String> {
-    let kebab = !info.name.is_empty()
-        && info
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !kebab {
+    if !is_kebab_case(&info.name) {
         return Err(format!(
             "the plugin's name {:?} is not kebab-case (lower-case letters, digits and -)",
             info.name
@@ -665,20 +662,7 @@ impl TestComponent {
 
     /// Read the component's description, in an instance of its own.
     pub async fn describe(&self) -> Result<Description, String> {
-        let identity = UserIdentity {
-            id: 0,
-            seed: 0,
-            host: None,
-            class: std::sync::Arc::from("describe"),
-            options: ComponentOptions::default(),
-            // Describing needs no network.
-            grants: std::sync::Arc::default(),
-        };
-        let reporter = crate::events::Reporter {
-            stats: crate::stats::Stats::new(),
-            events: std::sync::Arc::new(crate::events::Events::new()),
-        };
-        let state = UserState::new(identity, reporter, self.limits.memory_bytes);
+        let state = unrecorded_state(UserIdentity::offline("describe"), self.limits.memory_bytes);
         let mut instance = self
             .instantiate(state)
             .await

@@ -96,9 +96,9 @@ pub fn compose(
         })?;
         plugin_ids.push(register(&mut graph, package, &plugin.path)?);
     }
-    let world = |graph: &CompositionGraph, id: PackageId| graph.types()[graph[id].ty()].clone();
+    let world = |id: PackageId| &graph.types()[graph[id].ty()];
     for (plugin, id) in plugins.iter().zip(&plugin_ids) {
-        if let Some(name) = world(&graph, *id)
+        if let Some(name) = world(*id)
             .imports
             .keys()
             .find(|name| !provided_by_host(name))
@@ -113,7 +113,7 @@ pub fn compose(
         }
     }
     let mut used = vec![false; plugins.len()];
-    for name in world(&graph, user_id).imports.keys() {
+    for name in world(user_id).imports.keys() {
         if provided_by_host(name) {
             continue;
         }
@@ -121,7 +121,7 @@ pub fn compose(
             .iter()
             .enumerate()
             .filter(|(_, id)| {
-                world(&graph, **id)
+                world(**id)
                     .exports
                     .keys()
                     .any(|export| are_semver_compatible(export, name))

@@ -34,6 +34,20 @@ pub struct UserIdentity {
     pub grants: Arc<Grants>,
 }
 
+impl UserIdentity {
+    /// The identity of an instance that only describes itself: no host, options or network.
+    pub fn offline(class: &str) -> Self {
+        Self {
+            id: 0,
+            seed: 0,
+            host: None,
+            class: Arc::from(class),
+            options: ComponentOptions::default(),
+            grants: Arc::default(),
+        }
+    }
+}
+
 /// Values of a component's declared options, by name; shared by all users.
 pub type ComponentOptions = Arc<std::collections::BTreeMap<String, String>>;
 

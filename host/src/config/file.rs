@@ -206,12 +206,7 @@ fn component_id(name: &str) -> String {
 pub fn command_with(specs: &[OptionSpec]) -> Result<Command, String> {
     let mut command = Options::command();
     for spec in specs {
-        let valid = !spec.name.is_empty()
-            && spec
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !valid {
+        if !crate::component::is_kebab_case(&spec.name) {
             return Err(format!(
                 "the component declares an option named \"{}\"; option names are lower-case letters, digits and dashes",
                 spec.name
