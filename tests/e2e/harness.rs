@@ -320,6 +320,16 @@ pub async fn locust_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// A server process a test started, killed (and reaped) when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Run the fixture headless against `target` with extra `args`.
 pub async fn run_fixture(target: &Target, args: &[&str]) -> Run {
     let fixture = fixture().to_str().expect("utf-8 path").to_owned();

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::distributed::{master_of, worker};
-use crate::harness::{Run, Target, fixture, locust, root};
+use crate::harness::{KillOnDrop, Run, Target, fixture, locust, root};
 use crate::provision;
 
 const USER: &str = "examples/redis-user";
@@ -16,7 +16,7 @@ const PLUGIN: &str = "plugins/redis";
 
 /// A `redis-server` on a free port of 127.0.0.1, without persistence; killed when dropped.
 struct RedisServer {
-    child: Child,
+    _child: KillOnDrop,
     port: u16,
 }
 
@@ -34,7 +34,10 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
-        let server = Self { child, port };
+        let server = Self {
+            _child: KillOnDrop(child),
+            port,
+        };
         for _ in 0..100 {
             if server.cli(&["PING"]).trim() == "PONG" {
                 return server;
@@ -68,13 +71,6 @@ impl RedisServer {
             })
             .filter(|(name, _)| name != "INFO" && name != "PING")
             .collect()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -435,7 +431,7 @@ async fn workers_run_the_masters_listener_plugins_on_their_own_requests() {
 /// The WebSocket echo server (tests/fixtures/websocket_echo.py) on a free port; its output
 /// has a line per echoed message.
 struct EchoServer {
-    child: Child,
+    _child: KillOnDrop,
     port: u16,
     echoed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -465,7 +461,7 @@ impl EchoServer {
             }
         });
         Self {
-            child,
+            _child: KillOnDrop(child),
             port,
             echoed,
         }
@@ -475,13 +471,6 @@ impl EchoServer {
         // The last lines may still be in the pipe.
         std::thread::sleep(Duration::from_millis(300));
         self.echoed.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -542,11 +531,7 @@ async fn a_websocket_user_talks_to_a_real_echo_server() {
 async fn a_python_locustfile_uses_the_redis_plugin() {
     let server = RedisServer::start();
     let url = server.url();
-    let path = format!(
-        "{}:{}",
-        provision::componentize_py().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = crate::python::path_with_tool();
     let run = crate::harness::locust_with_env(
         &[
             "-f",

@@ -21,23 +21,15 @@ pub struct Chromium {
 /// first use when missing.
 pub fn chromium() -> &'static Chromium {
     static CHROMIUM: OnceLock<Result<Chromium, String>> = OnceLock::new();
-    let found = || {
-        Some(Chromium {
-            browser: on_path("chromium")?,
-            driver: on_path("chromedriver")?,
-        })
-    };
     CHROMIUM
-        .get_or_init(|| match found() {
-            Some(chromium) => Ok(chromium),
-            None => {
-                debian_packages(&["chromium", "chromium-driver"], "the browser tests")?;
-                found().ok_or_else(|| {
-                    "chromium-driver was installed but chromium or chromedriver is still not on \
-                     PATH; check PATH includes /usr/bin"
-                        .to_owned()
-                })
-            }
+        .get_or_init(|| {
+            let programs = ["chromium", "chromedriver"];
+            debian_programs(
+                programs,
+                &["chromium", "chromium-driver"],
+                "the browser tests",
+            )
+            .map(|[browser, driver]| Chromium { browser, driver })
         })
         .as_ref()
         .unwrap_or_else(|missing| panic!("{missing}"))
@@ -55,26 +47,38 @@ pub struct Redis {
 /// `redis-tools`), installed on first use when missing.
 pub fn redis() -> &'static Redis {
     static REDIS: OnceLock<Result<Redis, String>> = OnceLock::new();
-    let found = || {
-        Some(Redis {
-            server: on_path("redis-server")?,
-            cli: on_path("redis-cli")?,
-        })
-    };
     REDIS
-        .get_or_init(|| match found() {
-            Some(redis) => Ok(redis),
-            None => {
-                debian_packages(&["redis-server"], "the plugin tests")?;
-                found().ok_or_else(|| {
-                    "redis-server was installed but redis-server or redis-cli is still not on \
-                     PATH; check PATH includes /usr/bin"
-                        .to_owned()
-                })
-            }
+        .get_or_init(|| {
+            let programs = ["redis-server", "redis-cli"];
+            debian_programs(programs, &["redis-server"], "the plugin tests")
+                .map(|[server, cli]| Redis { server, cli })
         })
         .as_ref()
         .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+/// The executables `programs` on PATH, the Debian `packages` (needed by `who`) installed
+/// first when one is missing.
+fn debian_programs<const N: usize>(
+    programs: [&str; N],
+    packages: &[&str],
+    who: &str,
+) -> Result<[PathBuf; N], String> {
+    let found = || -> Option<[PathBuf; N]> {
+        let paths: Option<Vec<PathBuf>> = programs.iter().map(|program| on_path(program)).collect();
+        paths?.try_into().ok()
+    };
+    if let Some(paths) = found() {
+        return Ok(paths);
+    }
+    debian_packages(packages, who)?;
+    found().ok_or_else(|| {
+        format!(
+            "{} was installed but {} is still not on PATH; check PATH includes /usr/bin",
+            packages.join(" "),
+            programs.join(" or ")
+        )
+    })
 }
 
 /// The executable `program` on PATH, if any.

@@ -13,7 +13,7 @@ use crate::harness::{Background, Run, Target, locust_in, locust_with_env, root};
 use crate::provision;
 
 /// PATH with the suite's componentize-py first.
-fn path_with_tool() -> String {
+pub(crate) fn path_with_tool() -> String {
     format!(
         "{}:{}",
         provision::componentize_py().display(),

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use crate::harness::{locust, root};
+use crate::harness::{KillOnDrop, locust, root};
 use crate::provision;
 
 /// The documentation's `SimpleXMLRPCServer` script, run unmodified on its port 8877, and the
 /// requests it logged so far.
 pub struct XmlRpcServer {
-    child: std::process::Child,
+    _child: KillOnDrop,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
     // Its port is fixed: one server at a time in the suite.
@@ -32,7 +32,7 @@ impl XmlRpcServer {
             .spawn()
             .expect("python3 runs the server");
         let server = Self {
-            child,
+            _child: KillOnDrop(child),
             log,
             _dir: dir,
             _port: port,
@@ -51,13 +51,6 @@ impl XmlRpcServer {
         let requests = self.log.with_file_name("requests.log");
         let text = std::fs::read_to_string(requests).unwrap_or_default();
         text.lines().filter(|line| line.contains("\"POST ")).count() as u64
-    }
-}
-
-impl Drop for XmlRpcServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
