@@ -30,3 +30,10 @@ class ResponseUser(HttpUser):
         assert response.ok and response.status_code == 200
         assert response.text.startswith("application/json"), response.text
         assert response.headers["Content-Length"] == str(len(response.content))
+
+    @task
+    def upload(self):
+        # A multipart upload, as with requests' files=.
+        report = ("report.csv", "a,b\r\n1,2\r\n", "text/csv")
+        response = self.client.post("/upload", data={"title": "Q3"}, files={"report": report})
+        response.raise_for_status()

@@ -308,6 +308,22 @@ async fn catch_response_and_name_grouping_decide_what_is_recorded() {
     assert!(blogs >= 10 && blogs.is_multiple_of(10), "{served:?}");
     assert_eq!(run.requests("GET", "/blog?id=[id]"), blogs);
     assert_eq!(run.requests("POST", "/echo"), count(&served, "/echo"));
+    let uploads: Vec<_> = target
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == "/upload")
+        .collect();
+    assert!(!uploads.is_empty());
+    assert_eq!(run.requests("POST", "/upload"), uploads.len() as u64);
+    for upload in &uploads {
+        for part in [
+            "Content-Disposition: form-data; name=\"title\"\r\n\r\nQ3\r\n",
+            "Content-Disposition: form-data; name=\"report\"; filename=\"report.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\na,b\r\n1,2\r\n\r\n--",
+        ] {
+            assert!(upload.body.contains(part), "{part:?} in {:?}", upload.body);
+        }
+    }
     assert!(
         run.section("User errors").is_none(),
         "the response checks pass: {}",

@@ -7,6 +7,7 @@ failure is already in the statistics.
 """
 
 import json as _json
+import os as _os
 from datetime import timedelta as _timedelta
 from urllib.parse import urlencode as _urlencode
 
@@ -14,6 +15,7 @@ from wit_world.imports import http as _http
 
 from .exception import CatchResponseError, ResponseError
 
+_ESCAPES = {10: "%0A", 13: "%0D", 34: "%22"}
 _FORM = ("content-type", "application/x-www-form-urlencoded")
 _SUCCESS = _http.Verdict_Success()
 _BY_STATUS = _http.Verdict_ByStatus()
@@ -208,6 +210,60 @@ def _text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _quoted(value):
+    """A form-data parameter value, quotes and line breaks escaped as browsers (and urllib3) do."""
+    return value.translate(_ESCAPES)
+
+
+def _multipart(files, data):
+    """The body and content type of a ``files=`` upload, as requests encodes it: the fields of
+    ``data`` first, then each file. A file is a file object, bytes or str, or a tuple
+    ``(filename, content[, content_type[, headers]])``."""
+    boundary = _os.urandom(16).hex()
+    parts = []
+    if isinstance(data, (str, bytes)):
+        raise TypeError("with files=, data= takes a dict or a list of (name, value) pairs")
+    for name, value in _pairs(data):
+        parts.append((name, None, value.encode(), None, None))
+    for name, value in files.items() if isinstance(files, dict) else files:
+        filename, content_type, extra = None, None, None
+        if isinstance(value, (tuple, list)):
+            if not 2 <= len(value) <= 4:
+                raise ValueError(
+                    "a files= entry is a file, or (filename, file[, content_type[, headers]])"
+                )
+            entry = tuple(value) + (None, None)
+            filename, value, content_type, extra = entry[:4]
+        else:
+            filename = _os.path.basename(getattr(value, "name", "") or "") or name
+        if isinstance(value, str):
+            content = value.encode()
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            content = bytes(value)
+        elif hasattr(value, "read"):
+            content = value.read()
+            content = content.encode() if isinstance(content, str) else bytes(content)
+        else:
+            raise TypeError(
+                f"files= entry {name!r} is {type(value).__name__}; give a file object, bytes or str"
+            )
+        parts.append((str(name), filename, content, content_type, extra))
+    body = bytearray()
+    for name, filename, content, content_type, extra in parts:
+        body += f"--{boundary}\r\n".encode()
+        disposition = f'form-data; name="{_quoted(name)}"'
+        if filename is not None:
+            disposition += f'; filename="{_quoted(_text(filename))}"'
+        body += f"Content-Disposition: {disposition}\r\n".encode()
+        if content_type:
+            body += f"Content-Type: {content_type}\r\n".encode()
+        for key, value in (extra or {}).items():
+            body += f"{key}: {value}\r\n".encode()
+        body += b"\r\n" + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
+
+
 class HttpSession:
     """The user's HTTP client: ``get``, ``post``, ``put``, ``patch``, ``delete``, ``head``,
     ``options`` and ``request``, with Locust's arguments."""
@@ -238,11 +294,6 @@ class HttpSession:
     ):
         """Send one request and return its ``Response`` (or, with ``catch_response=True``, a
         ``ResponseContextManager`` to use in a ``with`` block)."""
-        if files is not None:
-            raise NotImplementedError(
-                "files= (multipart upload) is not supported yet; build the multipart body and "
-                "pass it as data= with its content-type header"
-            )
         for key in kwargs:
             if key not in ("verify", "stream", "cert", "proxies", "hooks"):
                 raise TypeError(f"request() got an unexpected keyword argument '{key}'")
@@ -254,7 +305,11 @@ class HttpSession:
         if cookies:
             header_list.append(("cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
         body = None
-        if data is not None:
+        if files:
+            body, kind = _multipart(files, data)
+            if not any(k.lower() == "content-type" for k, _ in header_list):
+                header_list.append(("content-type", kind))
+        elif data is not None:
             if isinstance(data, (dict, list, tuple)):
                 body = _urlencode(_pairs(data)).encode()
                 if not any(k.lower() == "content-type" for k, _ in header_list):

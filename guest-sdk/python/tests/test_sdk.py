@@ -346,6 +346,52 @@ class Client(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'bogus'"):
             self.client.get("/", bogus=1)
 
+    def test_files_are_uploaded_as_multipart_form_data(self):
+        import email.parser
+        import io
+
+        report = io.BytesIO(b"a,b\r\n1,2\r\n")
+        report.name = "/somewhere/report.csv"
+        self.client.post(
+            "/upload",
+            data={"title": 'Q3 "final"'},
+            files={
+                "report": report,
+                "notes": ("notes.txt", "caf\u00e9", "text/plain; charset=utf-8"),
+                "raw": (None, b"\x00\xff"),
+            },
+        )
+        (request,) = fake_host.sent
+        (kind,) = [v for k, v in request.headers if k == "content-type"]
+        self.assertTrue(kind.startswith("multipart/form-data; boundary="), kind)
+        # Python's own MIME parser reads the body back.
+        message = email.parser.BytesParser().parsebytes(
+            b"Content-Type: " + kind.encode() + b"\r\n\r\n" + request.body
+        )
+        parts = [
+            (
+                part.get_param("name", header="content-disposition"),
+                part.get_filename(),
+                part.get_content_type(),
+                part.get_payload(decode=True),
+            )
+            for part in message.get_payload()
+        ]
+        self.assertEqual(
+            parts,
+            [
+                ("title", None, "text/plain", b'Q3 "final"'),
+                ("report", "report.csv", "text/plain", b"a,b\r\n1,2\r\n"),
+                ("notes", "notes.txt", "text/plain", "caf\u00e9".encode()),
+                ("raw", None, "text/plain", b"\x00\xff"),
+            ],
+        )
+        self.client.post("/upload", files={"f": b"x"}, headers={"Content-Type": "custom"})
+        kinds = [v for k, v in fake_host.sent[1].headers if k.lower() == "content-type"]
+        self.assertEqual(kinds, ["custom"])
+        with self.assertRaisesRegex(TypeError, "files= entry 'f' is int"):
+            self.client.post("/upload", files={"f": 1})
+
     def test_responses_read_lazily_and_check_their_status(self):
         response = self.client.get("/")
         self.assertTrue(response.ok)

@@ -4,8 +4,9 @@
 //! The Python SDK (`guest-sdk/python`) and the WIT contract are embedded in this binary, so
 //! SDK, contract and host always match; componentize-py is the only tool to install. The
 //! component is named by a SHA-256 of everything that goes into it: the tool's version, the
-//! SDK, the contract, and every file under the locustfile's folder (and under each
-//! `PYTHONPATH` folder). A hit costs a walk of those folders and no build.
+//! SDK, the contract, every file under the locustfile's folder (and under each `PYTHONPATH`
+//! folder), and the distributions installed in the tool's site-packages. A hit costs a walk of
+//! those folders, one `python3 -c` and no build.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,9 @@ pub fn build_locustfile_with(path: &Path, imports: &[PluginImport]) -> Result<Pa
     }
     for folder in std::iter::once(&project).chain(&search_path) {
         hash_folder(&mut key, folder)?;
+    }
+    for package in tool.installed_packages() {
+        hash_entry(&mut key, "installed", package.as_bytes());
     }
     let key = format!("{:x}", key.finalize());
     let cache = files::cache_folder("python").ok_or_else(|| {
@@ -337,6 +341,72 @@ impl Tool {
     }
 }
 
+impl Tool {
+    /// The Python interpreter that runs the tool: `python3` for the module form, else the one
+    /// on the `#!` line of the `componentize-py` script found on PATH.
+    fn interpreter(&self) -> PathBuf {
+        if !self.prefix.is_empty() {
+            return self.program.clone();
+        }
+        let script = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(&self.program))
+                .find(|path| path.is_file())
+        });
+        let shebang = script
+            .and_then(|script| std::fs::read(script).ok())
+            .and_then(|bytes| shebang_program(&bytes));
+        PathBuf::from(shebang.unwrap_or_else(|| "python3".to_owned()))
+    }
+
+    /// The distributions installed where the tool's Python finds packages (each
+    /// `*.dist-info`/`*.egg-info` folder name, which holds the name and version, in every
+    /// site-packages folder of its `sys.path`), sorted. componentize-py bundles from those
+    /// folders, so installing, upgrading or removing a package there changes the cache key.
+    fn installed_packages(&self) -> Vec<String> {
+        let Ok(output) = Command::new(self.interpreter())
+            .args(["-c", "import sys; print('\\n'.join(sys.path))"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return Vec::new();
+        };
+        let mut packages = Vec::new();
+        for folder in String::from_utf8_lossy(&output.stdout).lines() {
+            if !(folder.ends_with("site-packages") || folder.ends_with("dist-packages")) {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(folder) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".dist-info") || name.ends_with(".egg-info") {
+                    packages.push(format!("{folder}/{name}"));
+                }
+            }
+        }
+        packages.sort();
+        packages
+    }
+}
+
+/// The program a script's `#!` line runs: `#!/venv/bin/python3 -E` gives `/venv/bin/python3`,
+/// `#!/usr/bin/env python3` gives `python3`.
+fn shebang_program(script: &[u8]) -> Option<String> {
+    let line = script.split(|&b| b == b'\n').next()?.strip_prefix(b"#!")?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let program = if first.ends_with("/env") {
+        words.next()?
+    } else {
+        first
+    };
+    Some(program.to_owned())
+}
+
 /// Run componentize-py on the locustfile, writing the component to `component`.
 fn build(
     tool: &Tool,
@@ -530,6 +600,53 @@ mod tests {
             "  File \"locustfile.py\", line 2\nSyntaxError: bad"
         );
         assert_eq!(python_error("a\n\nb\n"), "a\nb");
+    }
+
+    #[test]
+    fn the_interpreter_of_a_script_is_read_from_its_first_line() {
+        assert_eq!(
+            shebang_program(b"#!/venv/bin/python3 -E\nimport sys\n").as_deref(),
+            Some("/venv/bin/python3")
+        );
+        assert_eq!(
+            shebang_program(b"#!/usr/bin/env python3\n").as_deref(),
+            Some("python3")
+        );
+        assert_eq!(shebang_program(b"\x7fELF"), None);
+        assert_eq!(shebang_program(b"#!\n"), None);
+    }
+
+    #[test]
+    fn installing_a_package_changes_what_the_key_sees() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let site = dir.path().join("lib/site-packages");
+        std::fs::create_dir_all(site.join("requests_toolbelt-1.0.0.dist-info")).expect("dist");
+        std::fs::create_dir_all(site.join("requests_toolbelt")).expect("package");
+        // A stand-in interpreter that answers `-c ...` with its sys.path.
+        let python = dir.path().join("python3");
+        std::fs::write(
+            &python,
+            format!("#!/bin/sh\necho /nowhere\necho {}\n", site.display()),
+        )
+        .expect("script");
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let tool = Tool {
+            program: python,
+            prefix: vec!["-c".to_owned()],
+            version: String::new(),
+        };
+        let before = tool.installed_packages();
+        assert_eq!(
+            before,
+            [format!("{}/requests_toolbelt-1.0.0.dist-info", site.display())]
+        );
+        std::fs::rename(
+            site.join("requests_toolbelt-1.0.0.dist-info"),
+            site.join("requests_toolbelt-1.0.1.dist-info"),
+        )
+        .expect("upgrade");
+        assert_ne!(tool.installed_packages(), before);
     }
 
     #[test]
