@@ -123,6 +123,23 @@ impl serde::Serialize for HostRule {
     }
 }
 
+/// Whether `rules` grant the authority of `url` (its host, with its port or the scheme's
+/// default; a URL without either needs a rule for every port).
+pub fn covers(rules: &[HostRule], url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url.trim()) else {
+        return false;
+    };
+    let Some(host) = url.host().map(|host| canonical_host(&host)) else {
+        return false;
+    };
+    match url.port_or_known_default() {
+        Some(port) => rules.iter().any(|rule| rule.allows(&host, port)),
+        None => rules
+            .iter()
+            .any(|rule| rule.port.is_none() && rule.allows(&host, 0)),
+    }
+}
+
 /// `host` as grants compare it: lower case, IPv6 without brackets.
 fn canonical_host<S: AsRef<str>>(host: &url::Host<S>) -> String {
     match host {

@@ -281,6 +281,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             reset_stats: plan.reset_stats,
             tags: (plan.tags.clone(), plan.exclude_tags.clone()),
             allow_hosts: plan.allow_hosts.clone(),
+            fixed_grants: false,
             listeners,
             master: master.clone(),
         },

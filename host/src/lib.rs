@@ -22,6 +22,7 @@ pub mod logging;
 pub mod ratio;
 pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod session;
 pub mod signal;
 pub mod spawn_rate;

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
 
 fn run(runtime: &tokio::runtime::Runtime) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|arg| arg == "serve") {
+        return serve(runtime, &args);
+    }
     // The component and its plugins may declare options of their own: read them before
     // parsing.
     let specs = runtime.block_on(locust::headless::component_options(&component_hint(&args)));
@@ -77,6 +80,41 @@ fn run(runtime: &tokio::runtime::Runtime) -> ExitCode {
     };
     plan.component_options = component_options;
     match runtime.block_on(locust::headless::run(plan, Events::new())) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => fail(format_args!("{error:#}")),
+    }
+}
+
+/// `locust serve ...`: the shared service.
+fn serve(runtime: &tokio::runtime::Runtime, args: &[OsString]) -> ExitCode {
+    use clap::Parser as _;
+    let options = match locust::serve::ServeOptions::try_parse_from(
+        std::iter::once(OsString::from("locust serve")).chain(args.iter().skip(2).cloned()),
+    ) {
+        Ok(options) => options,
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let rendered = error.render().to_string();
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{line} (see locust serve --help)");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(message) = locust::logging::init(&options.loglevel, options.logfile.as_deref()) {
+        return fail(message);
+    }
+    match runtime.block_on(locust::serve::run(options)) {
         Ok(code) => ExitCode::from(code),
         Err(error) => fail(format_args!("{error:#}")),
     }

@@ -45,6 +45,10 @@ pub struct SessionParts {
     pub tags: (Option<Vec<String>>, Option<Vec<String>>),
     /// `--allow-host`.
     pub allow_hosts: Vec<HostRule>,
+    /// Refuse hosts outside `allow_hosts` instead of granting them (`--host` and class hosts
+    /// are granted on the command line; in the shared service a tenant's grants are its
+    /// operator's, and a run page's form must not widen them).
+    pub fixed_grants: bool,
     /// Listener plugins, one instance each in this process.
     pub listeners: Vec<crate::component::ListenerPlugin>,
     /// Split the users across workers as their master, instead of running them here.
@@ -115,6 +119,7 @@ pub struct TestSession {
     options: ComponentOptions,
     host: Mutex<Option<String>>,
     allow_hosts: Vec<HostRule>,
+    fixed_grants: bool,
     listeners: Listeners,
     stop_timeout: Duration,
     reset_stats: bool,
@@ -129,6 +134,18 @@ pub struct TestSession {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `rules` for a message: `a, b`, or `none`.
+fn grant_list(rules: &[HostRule]) -> String {
+    if rules.is_empty() {
+        return "none".to_owned();
+    }
+    rules
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What happens each time a ramp step has spawned its users: the `spawning_complete` event,
@@ -250,6 +267,7 @@ impl TestSession {
             options: parts.options,
             host: Mutex::new(parts.host),
             allow_hosts: parts.allow_hosts,
+            fixed_grants: parts.fixed_grants,
             listeners,
             stop_timeout: parts.stop_timeout,
             reset_stats: parts.reset_stats,
@@ -357,6 +375,13 @@ impl TestSession {
             return Ok(());
         }
         if let Some(host) = host.filter(|host| !host.trim().is_empty()) {
+            if self.fixed_grants && !crate::grants::covers(&self.allow_hosts, &host) {
+                return Err(format!(
+                    "{} is not a host this test may reach (granted: {})",
+                    host.trim(),
+                    grant_list(&self.allow_hosts)
+                ));
+            }
             *lock(&self.host) = Some(host.trim().trim_end_matches('/').to_owned());
         }
         let host = self.host();

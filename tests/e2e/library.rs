@@ -101,6 +101,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
             reset_stats: false,
             tags: (None, None),
             allow_hosts: Vec::new(),
+            fixed_grants: false,
             listeners: Vec::new(),
             master: None,
         },

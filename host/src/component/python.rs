@@ -639,7 +639,10 @@ mod tests {
         let before = tool.installed_packages();
         assert_eq!(
             before,
-            [format!("{}/requests_toolbelt-1.0.0.dist-info", site.display())]
+            [format!(
+                "{}/requests_toolbelt-1.0.0.dist-info",
+                site.display()
+            )]
         );
         std::fs::rename(
             site.join("requests_toolbelt-1.0.0.dist-info"),

@@ -199,6 +199,23 @@ pub fn history_rows(
         .collect()
 }
 
+/// The content of `_exceptions.csv`: user errors with counts, messages and tracebacks.
+pub fn render_exceptions_csv(stats: &RequestStats) -> io::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["Count", "Message", "Traceback", "Nodes"])?;
+    for entry in &stats.user_errors {
+        writer.write_record([
+            entry.count.to_string().as_str(),
+            &entry.message,
+            &entry.traceback,
+            "local",
+        ])?;
+    }
+    writer
+        .into_inner()
+        .map_err(|error| io::Error::other(error.to_string()))
+}
+
 /// Writes the three CSV files of a run.
 pub struct CsvWriter {
     prefix: PathBuf,

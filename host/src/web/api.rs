@@ -15,7 +15,7 @@ use super::WebState;
 use super::assets::escape_html;
 use crate::config::StepLoad;
 use crate::dist::master::WorkerInfo;
-use crate::stats::csv::{render_failures_csv, render_stats_csv};
+use crate::stats::csv::{render_exceptions_csv, render_failures_csv, render_stats_csv};
 use crate::stats::{RequestStats, StatsEntry, unix_now};
 use crate::timespan::parse_timespan;
 
@@ -158,6 +158,15 @@ impl<'a> StatsRow<'a> {
     }
 }
 
+/// The JSON of `GET /stats/requests` for `state`'s session.
+pub(crate) fn report_of(state: &WebState) -> serde_json::Value {
+    let workers = state.session.workers();
+    state
+        .session
+        .stats()
+        .read(|stats| report(state, stats, workers))
+}
+
 fn report(state: &WebState, stats: &RequestStats, workers: Vec<WorkerInfo>) -> serde_json::Value {
     let rows: Vec<StatsRow<'_>> = stats
         .entries
@@ -192,15 +201,12 @@ fn report(state: &WebState, stats: &RequestStats, workers: Vec<WorkerInfo>) -> s
 
 /// `GET /stats/requests`: the live table, aggregated row last.
 pub async fn requests(State(state): State<Arc<WebState>>) -> Response {
-    let workers = state.session.workers();
-    let body = state
-        .session
-        .stats()
-        .read(|stats| report(&state, stats, workers));
-    Json(body).into_response()
+    Json(report_of(&state)).into_response()
 }
 
-fn csv_download(name: &str, content: std::io::Result<Vec<u8>>) -> Response {
+/// A CSV file as a download named `{name}_{unix time}.csv`, or the error that kept it from
+/// being rendered.
+pub fn csv_download(name: &str, content: std::io::Result<Vec<u8>>) -> Response {
     match content {
         Ok(bytes) => {
             let disposition = format!("attachment; filename=\"{name}_{}.csv\"", unix_now() as u64);
@@ -227,36 +233,27 @@ pub async fn failures_csv(State(state): State<Arc<WebState>>) -> Response {
     csv_download("failures", state.session.stats().read(render_failures_csv))
 }
 
-/// `GET /exceptions`: user errors with counts, messages and tracebacks.
+/// The JSON of `GET /exceptions`: user errors with counts, messages and tracebacks.
+pub(crate) fn exceptions_of(stats: &RequestStats) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = stats
+        .user_errors
+        .iter()
+        .map(|entry| {
+            json!({"count": entry.count, "msg": entry.message, "traceback": entry.traceback, "nodes": ["local"]})
+        })
+        .collect();
+    json!({ "exceptions": list })
+}
+
+/// `GET /exceptions`.
 pub async fn exceptions(State(state): State<Arc<WebState>>) -> Response {
-    let list: Vec<serde_json::Value> = state.session.stats().read(|stats| {
-        stats
-            .user_errors
-            .iter()
-            .map(|entry| {
-                json!({"count": entry.count, "msg": entry.message, "traceback": entry.traceback, "nodes": ["local"]})
-            })
-            .collect()
-    });
-    Json(json!({ "exceptions": list })).into_response()
+    Json(state.session.stats().read(exceptions_of)).into_response()
 }
 
 /// `GET /exceptions/csv`.
 pub async fn exceptions_csv(State(state): State<Arc<WebState>>) -> Response {
-    let content = state.session.stats().read(|stats| {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(["Count", "Message", "Traceback", "Nodes"])?;
-        for entry in &stats.user_errors {
-            writer.write_record([
-                entry.count.to_string().as_str(),
-                &entry.message,
-                &entry.traceback,
-                "local",
-            ])?;
-        }
-        writer
-            .into_inner()
-            .map_err(|error| std::io::Error::other(error.to_string()))
-    });
-    csv_download("exceptions", content)
+    csv_download(
+        "exceptions",
+        state.session.stats().read(render_exceptions_csv),
+    )
 }

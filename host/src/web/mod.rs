@@ -24,6 +24,7 @@ use crate::session::TestSession;
 use crate::stats::unix_now;
 use crate::stats::window::CurrentWindow;
 
+pub use api::csv_download;
 pub use assets::escape_html;
 
 /// How often the current-percentile window is sampled.
@@ -68,6 +69,36 @@ impl Drop for ServedWebUi {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// A web UI mounted in another server (see [`WebUi::mount`]).
+pub struct MountedWebUi {
+    router: Router,
+    state: Arc<WebState>,
+    sampler: JoinHandle<()>,
+}
+
+impl MountedWebUi {
+    /// The routes, relative to where they are mounted.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// What `GET /stats/requests` answers now.
+    pub fn report(&self) -> serde_json::Value {
+        api::report_of(&self.state)
+    }
+
+    /// What `GET /exceptions` answers now.
+    pub fn exceptions(&self) -> serde_json::Value {
+        self.state.session.stats().read(api::exceptions_of)
+    }
+}
+
+impl Drop for MountedWebUi {
+    fn drop(&mut self) {
+        self.sampler.abort();
     }
 }
 
@@ -139,13 +170,31 @@ impl WebUi {
         })
     }
 
-    /// Bind and serve in the background.
-    pub async fn serve(self) -> anyhow::Result<ServedWebUi> {
-        let state = Arc::new(WebState {
+    fn state(&self) -> Arc<WebState> {
+        Arc::new(WebState {
             session: self.session.clone(),
             step_load: self.plan.step_load,
             window: Mutex::new(CurrentWindow::new()),
-        });
+        })
+    }
+
+    /// The web UI as a router to mount inside another server (the shared service's run
+    /// pages), its percentile window sampled until the result is dropped. The page's links
+    /// are relative, so any prefix ending in `/` works.
+    pub fn mount(self) -> Result<MountedWebUi, String> {
+        let state = self.state();
+        let router = self.router(state.clone())?;
+        let sampler = tokio::spawn(sample_window(state.clone()));
+        Ok(MountedWebUi {
+            router,
+            state,
+            sampler,
+        })
+    }
+
+    /// Bind and serve in the background.
+    pub async fn serve(self) -> anyhow::Result<ServedWebUi> {
+        let state = self.state();
         let router = self.router(state.clone()).map_err(anyhow::Error::msg)?;
         let host = if self.plan.host == "*" {
             "0.0.0.0"
