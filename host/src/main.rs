@@ -15,6 +15,22 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// A clap error as one line: its message and what it lists (missing arguments), without the
+/// usage and tips that follow.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+        .collect();
+    if message.is_empty() {
+        "error: invalid arguments".to_owned()
+    } else {
+        message.join(" ")
+    }
+}
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,12 +64,7 @@ fn run(runtime: &tokio::runtime::Runtime) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(OptionsError::Clap(error)) => {
-            let rendered = error.render().to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line} (see locust --help)");
+            eprintln!("{} (see locust --help)", one_line(&error));
             return ExitCode::from(1);
         }
         Err(error) => return fail(error),
@@ -102,12 +113,7 @@ fn serve(runtime: &tokio::runtime::Runtime, args: &[OsString]) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            let rendered = error.render().to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line} (see locust serve --help)");
+            eprintln!("{} (see locust serve --help)", one_line(&error));
             return ExitCode::from(1);
         }
     };

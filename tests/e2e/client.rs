@@ -92,6 +92,19 @@ impl Request {
         self
     }
 
+    /// Send `Authorization: Bearer TOKEN`.
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.headers
+            .push(("authorization", format!("Bearer {token}")));
+        self
+    }
+
+    /// Send `bytes` as the body.
+    pub fn bytes(mut self, bytes: Vec<u8>) -> Self {
+        self.body = Bytes::from(bytes);
+        self
+    }
+
     /// Send `fields` as an `application/x-www-form-urlencoded` body.
     pub fn form(mut self, fields: &[(&str, &str)]) -> Self {
         let body = url::form_urlencoded::Serializer::new(String::new())

@@ -21,6 +21,7 @@ mod output;
 mod plugins;
 mod python;
 mod scheduling;
+mod serve;
 mod tls;
 mod wasi_http;
 mod web;
