@@ -575,3 +575,166 @@ async fn a_bad_tenants_file_is_one_line_and_exit_1() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("--tenants"), "{}", run.stderr);
 }
+
+/// The `GET /l/task` count of a run's statistics, per second of `run_time`.
+fn task_rate(stats: &Value, seconds: f64) -> f64 {
+    let row = stats["stats"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|row| row["name"] == "/l/task"))
+        .unwrap_or_else(|| panic!("a /l/task row in {stats}"));
+    row["num_requests"].as_u64().expect("count") as f64 / seconds
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_tenant_cannot_disturb_another() {
+    let (target_a, target_b) = (Target::start().await, Target::start().await);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let service = Service::start(
+        dir.path(),
+        &[
+            TenantSpec {
+                name: "hostile",
+                token: "a",
+                extra: format!(
+                    "allow-hosts = [\"{}\"]\nmax-users = 4\nmax-user-memory-mib = 16\nmax-fuel-per-second = 50_000_000",
+                    target_a.url
+                ),
+            },
+            TenantSpec {
+                name: "steady",
+                token: "b",
+                extra: format!("allow-hosts = [\"{}\"]\nmax-concurrent-runs = 2", target_b.url),
+            },
+        ],
+    )
+    .await;
+    let pid = service.process.pid();
+    let (_, component) = service.upload("a", fixture_bytes()).await;
+    let id = component["id"].as_str().expect("id").to_owned();
+    service.upload("b", fixture_bytes()).await;
+
+    // B alone, for reference.
+    let (_, alone) = service
+        .call(
+            "POST",
+            "/runs",
+            "b",
+            Some(run_settings(&id, 3, "4s", &target_b.url)),
+        )
+        .await;
+    let alone = alone["id"].as_str().expect("id").to_owned();
+    service.wait_over("b", &alone).await;
+    let (_, alone_stats) = service
+        .call("GET", &format!("/runs/{alone}/stats"), "b", None)
+        .await;
+    let alone_rate = task_rate(&alone_stats, 4.0);
+    let served_alone = target_b.hits().len() as u64;
+    assert_eq!(total_requests(&alone_stats), served_alone);
+
+    // B again, while A tries everything.
+    let (_, steady) = service
+        .call(
+            "POST",
+            "/runs",
+            "b",
+            Some(run_settings(&id, 3, "16s", &target_b.url)),
+        )
+        .await;
+    let steady = steady["id"].as_str().expect("id").to_owned();
+    service.wait_users("b", &steady, 3).await;
+    let (status, body) = service
+        .call(
+            "POST",
+            "/runs",
+            "a",
+            Some(json!({"component": id, "users": 40, "host": target_a.url})),
+        )
+        .await;
+    assert_eq!(status, 403, "10x the user quota: {body}");
+    let (status, _) = service
+        .call(
+            "POST",
+            "/runs",
+            "a",
+            Some(json!({"component": id, "users": 1, "host": target_b.url})),
+        )
+        .await;
+    assert_eq!(status, 403, "B's target is not A's");
+    let mut hostile_runs = Vec::new();
+    for (class, options) in [
+        ("Looping", json!({})),
+        ("Hungry", json!({})),
+        ("Failing", json!({})),
+        (
+            "Fetching",
+            json!({"fetch": format!("{}/stolen", target_b.url)}),
+        ),
+    ] {
+        let settings = json!({
+            "component": id, "users": 4, "spawn_rate": 100, "run_time": "2s",
+            "stop_timeout": "1s", "host": target_a.url, "classes": [class], "options": options,
+        });
+        let (status, run) = service.call("POST", "/runs", "a", Some(settings)).await;
+        assert_eq!(status, 201, "{class}: {run}");
+        let run = run["id"].as_str().expect("id").to_owned();
+        let end = service.wait_over("a", &run).await;
+        assert_eq!(end["state"], "finished", "{class}: {end}");
+        let (_, stats) = service
+            .call("GET", &format!("/runs/{run}/stats"), "a", None)
+            .await;
+        hostile_runs.push((class, stats));
+    }
+    let end = service.wait_over("b", &steady).await;
+    assert_eq!(end["state"], "finished");
+
+    // B: exact, error-free, and as fast as alone.
+    let (_, stats) = service
+        .call("GET", &format!("/runs/{steady}/stats"), "b", None)
+        .await;
+    assert_eq!(
+        total_requests(&stats),
+        target_b.hits().len() as u64 - served_alone,
+        "B's statistics equal what B's target served"
+    );
+    assert_eq!(stats["errors"], json!([]), "{stats}");
+    let (_, exceptions) = service
+        .call("GET", &format!("/runs/{steady}/exceptions"), "b", None)
+        .await;
+    assert_eq!(exceptions["exceptions"], json!([]), "{exceptions}");
+    let rate = task_rate(&stats, 16.0);
+    assert!(
+        rate >= alone_rate * 0.75,
+        "B's throughput held: {rate:.1}/s against {alone_rate:.1}/s alone"
+    );
+    assert!(
+        !target_b.hits().iter().any(|hit| hit.path == "/stolen"),
+        "A never reached B's target"
+    );
+
+    // A's failures are A's, in the runs that caused them.
+    let text = |stats: &Value| stats.to_string();
+    let (_, looping) = &hostile_runs[0];
+    assert!(
+        target_a.hits().iter().any(|hit| hit.path == "/loop/enter"),
+        "the looping users ran: {}",
+        text(looping)
+    );
+    let (_, hungry) = &hostile_runs[1];
+    let (_, failing) = &hostile_runs[2];
+    let (_, fetching) = &hostile_runs[3];
+    assert!(
+        text(fetching).contains("is not a host this test may reach"),
+        "{}",
+        text(fetching)
+    );
+    let hungry_errors = hungry["exceptions"].to_string();
+    assert!(hungry_errors.contains("memory"), "{hungry_errors}");
+    let failing_errors = failing["exceptions"].to_string();
+    assert!(failing_errors.contains("boom"), "{failing_errors}");
+
+    // The service is the same process, and it still answers.
+    assert_eq!(service.process.pid(), pid);
+    let (status, _) = service.call("GET", "/runs", "b", None).await;
+    assert_eq!(status, 200);
+    service.process.stop().await;
+}

@@ -15,6 +15,7 @@
 mod bindings;
 mod build;
 mod compiled;
+pub mod cpu_share;
 pub mod footprint;
 mod function_cache;
 mod guest_imports;
@@ -65,6 +66,9 @@ pub struct GuestLimits {
     /// Largest response body a user's request reads, bytes, after decompression
     /// (`--max-response-size`; by default the same as `memory_bytes`).
     pub max_response_bytes: usize,
+    /// Instructions per second all instances of the component may execute together (a
+    /// shared-service tenant's CPU share); none: no limit but `fuel_per_call`.
+    pub fuel_per_second: Option<u64>,
 }
 
 impl Default for GuestLimits {
@@ -74,6 +78,7 @@ impl Default for GuestLimits {
             memory_bytes: 64 << 20,
             fuel_per_call: 10_000_000_000,
             max_response_bytes: crate::http::DEFAULT_MAX_BODY,
+            fuel_per_second: None,
         }
     }
 }
@@ -152,6 +157,7 @@ pub struct TestComponent {
     limits: GuestLimits,
     hash: String,
     bytes: std::sync::Arc<[u8]>,
+    cpu: Option<std::sync::Arc<cpu_share::CpuShare>>,
 }
 
 /// An engine whose pool holds `limits.max_instances` instances of a component with
@@ -642,6 +648,7 @@ impl TestComponent {
             limits,
             hash,
             bytes: bytes.into(),
+            cpu: limits.fuel_per_second.map(cpu_share::CpuShare::new),
         })
     }
 
@@ -674,7 +681,8 @@ impl TestComponent {
     }
 
     /// A fresh instance whose store holds `state`.
-    pub async fn instantiate(&self, state: UserState) -> Result<GuestInstance, GuestError> {
+    pub async fn instantiate(&self, mut state: UserState) -> Result<GuestInstance, GuestError> {
+        state.cpu = self.cpu.clone();
         let mut store = new_store(&self.engine, state, &self.limits)?;
         let bindings = self
             .pre
@@ -735,11 +743,21 @@ pub struct GuestInstance {
 macro_rules! guest_call {
     ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {{
         let _ = $self.store.set_fuel($self.limits.fuel_per_call);
+        let share = $self.store.data().cpu.clone();
         let call = $self
             .bindings
             .$interface()
             .$method(&mut $self.store $(, $arg)*);
-        let result = $self.agent.serve(call).await;
+        let (result, charged) = $self
+            .agent
+            .serve(cpu_share::Throttled::new(call, share.clone()))
+            .await;
+        if let Some(share) = share {
+            // Settle what the call really burned against what its yields were charged.
+            let left = $self.store.get_fuel().unwrap_or(0);
+            let burned = $self.limits.fuel_per_call.saturating_sub(left);
+            share.charge(burned as i64 - charged as i64);
+        }
         $self.store.data_mut().settle_pending();
         result.map_err(|error| classify(error, &mut $self.store, &$self.limits))
     }};

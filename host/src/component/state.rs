@@ -79,6 +79,8 @@ pub struct UserState {
     pub(super) responses: HeldResponses,
     /// The message of the guest's last panic, to explain the trap that follows it.
     pub(super) last_panic: Option<String>,
+    /// The run's CPU share, when it has one (the shared service's tenants).
+    pub(super) cpu: Option<Arc<super::cpu_share::CpuShare>>,
 }
 
 impl UserState {
@@ -126,6 +128,7 @@ impl UserState {
             next_response_id: 1,
             responses: HeldResponses::new(memory_bytes),
             last_panic: None,
+            cpu: None,
         }
     }
 

@@ -581,6 +581,7 @@ impl Options {
             fuel_per_call: self.guest_fuel,
             max_response_bytes: self.max_response_size.unwrap_or(self.user_memory) as usize
                 * (1 << 20),
+            fuel_per_second: None,
         };
         let role = self.role(limits)?;
         Ok(RunPlan {

@@ -377,6 +377,7 @@ impl Worker {
             memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
             fuel_per_call,
             max_response_bytes: usize::try_from(max_response_bytes).unwrap_or(usize::MAX),
+            fuel_per_second: None,
         };
         let name = PathBuf::from(format!("component {}", &hash[..hash.len().min(12)]));
         let compile = {

@@ -315,6 +315,7 @@ impl Service {
         let limits = GuestLimits {
             max_instances: SPARE_INSTANCES as u32,
             memory_bytes: (tenant.quota.max_user_memory_mib as usize) << 20,
+            fuel_per_second: Some(tenant.quota.max_fuel_per_second),
             ..GuestLimits::default()
         };
         let loaded = {
@@ -701,6 +702,7 @@ impl Service {
                 .map_err(|_| "too many users".to_owned())?,
             memory_bytes: (run.checked.memory_mib as usize) << 20,
             max_response_bytes: (run.checked.memory_mib as usize) << 20,
+            fuel_per_second: Some(tenant.quota.max_fuel_per_second),
             ..GuestLimits::default()
         };
         let component = tokio::task::spawn_blocking(move || {

@@ -13,6 +13,7 @@
 //! max-run-time = "30m"
 //! max-user-memory-mib = 64
 //! max-stored-runs = 100
+//! max-fuel-per-second = 1_000_000_000
 //! ```
 //!
 //! Tokens are never stored: a request's token is hashed and compared with every tenant's hash
@@ -80,6 +81,9 @@ pub struct Quota {
     pub max_components: usize,
     /// Size of one uploaded component, MiB.
     pub max_component_mib: u32,
+    /// The CPU share of each run: WebAssembly instructions per second all its users execute
+    /// together; a run past it is slowed down, not stopped.
+    pub max_fuel_per_second: u64,
 }
 
 fn as_seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -97,6 +101,7 @@ impl Default for Quota {
             max_stored_runs: 100,
             max_components: 20,
             max_component_mib: 64,
+            max_fuel_per_second: 1_000_000_000,
         }
     }
 }
@@ -148,6 +153,7 @@ struct Entry {
     max_stored_runs: Option<usize>,
     max_components: Option<usize>,
     max_component_mib: Option<u32>,
+    max_fuel_per_second: Option<u64>,
 }
 
 /// The SHA-256 of `token`.
@@ -255,6 +261,9 @@ impl Tenants {
                 max_component_mib: entry
                     .max_component_mib
                     .unwrap_or(defaults.max_component_mib),
+                max_fuel_per_second: entry
+                    .max_fuel_per_second
+                    .unwrap_or(defaults.max_fuel_per_second),
             };
             for (key, value) in [
                 ("max-users", quota.max_users),
@@ -263,6 +272,7 @@ impl Tenants {
                 ("max-stored-runs", quota.max_stored_runs as u64),
                 ("max-components", quota.max_components as u64),
                 ("max-component-mib", u64::from(quota.max_component_mib)),
+                ("max-fuel-per-second", quota.max_fuel_per_second),
             ] {
                 if value == 0 {
                     return Err(wrong(format!("{key} must be at least 1")));
