@@ -29,6 +29,71 @@ pub enum ScenarioError {
     /// Nothing is left to spawn.
     #[error("{0}")]
     NothingToRun(String),
+    /// The description is larger than any test needs (a hostile or broken component).
+    #[error("the component describes {0}; that is more than any test needs")]
+    TooLarge(String),
+}
+
+/// Most user classes a component may describe.
+pub const MAX_CLASSES: usize = 1_000;
+/// Most task nodes (tasks and task sets) one class may have.
+pub const MAX_NODES: usize = 10_000;
+/// Most options a component may declare.
+pub const MAX_OPTIONS: usize = 1_000;
+/// Longest class, task, tag or option name.
+pub const MAX_NAME: usize = 256;
+
+/// Refuse descriptions too large to be a real test before anything is built from them.
+fn check_size(description: &Description) -> Result<(), ScenarioError> {
+    let too_large = |what: String| Err(ScenarioError::TooLarge(what));
+    if description.classes.len() > MAX_CLASSES {
+        return too_large(format!(
+            "{} user classes (at most {MAX_CLASSES})",
+            description.classes.len()
+        ));
+    }
+    if description.options.len() > MAX_OPTIONS {
+        return too_large(format!(
+            "{} options (at most {MAX_OPTIONS})",
+            description.options.len()
+        ));
+    }
+    let long = |name: &str| name.len() > MAX_NAME;
+    for class in &description.classes {
+        if long(&class.name) {
+            return too_large(format!(
+                "a class name of {} bytes (at most {MAX_NAME})",
+                class.name.len()
+            ));
+        }
+        if class.tasks.len() > MAX_NODES {
+            return too_large(format!(
+                "{} tasks in class {} (at most {MAX_NODES})",
+                class.tasks.len(),
+                class.name
+            ));
+        }
+        for node in &class.tasks {
+            if long(&node.name) || node.tags.iter().any(|tag| long(tag)) || node.tags.len() > 64 {
+                return too_large(format!(
+                    "a task name or tags over {MAX_NAME} bytes (or over 64 tags) in class {}",
+                    class.name
+                ));
+            }
+        }
+    }
+    for option in &description.options {
+        if long(&option.name)
+            || option.help.len() > 4096
+            || option.default.as_ref().is_some_and(|d| d.len() > 4096)
+        {
+            return too_large(format!(
+                "an option name, help or default that long ({})",
+                option.name.chars().take(40).collect::<String>()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How a task set picks its next task.
@@ -297,6 +362,7 @@ pub struct Scenario {
 impl Scenario {
     /// Check and convert a component's description.
     pub fn from_description(description: Description) -> Result<Self, ScenarioError> {
+        check_size(&description)?;
         let classes = description
             .classes
             .into_iter()
@@ -510,6 +576,37 @@ mod tests {
             .map(|_| picker.pick(&mut rng, &mut position).expect("a task"))
             .collect();
         assert_eq!(order, [1, 2, 2, 3, 1, 2, 2, 3]);
+    }
+
+    #[test]
+    fn absurd_descriptions_are_refused_before_anything_is_built() {
+        let one = |name: String, tasks: Vec<TaskNode>| ClassDescription {
+            name,
+            weight: 1,
+            host: None,
+            wait: WaitPolicy::Constant(0.0),
+            is_abstract: false,
+            tasks,
+        };
+        let describe = |classes| Description {
+            classes,
+            hooks: HookSet::empty(),
+            options: Vec::new(),
+        };
+        let many = (0..=MAX_CLASSES)
+            .map(|i| one(format!("U{i}"), Vec::new()))
+            .collect();
+        let error = Scenario::from_description(describe(many)).expect_err("too many");
+        assert!(error.to_string().contains("1001 user classes"), "{error}");
+        let tasks = (0..=MAX_NODES)
+            .map(|_| node(None, NodeKind::Task, "t", 1, &[]))
+            .collect();
+        let error = Scenario::from_description(describe(vec![one("U".into(), tasks)]))
+            .expect_err("too many tasks");
+        assert!(error.to_string().contains("10001 tasks"), "{error}");
+        let error = Scenario::from_description(describe(vec![one("U".repeat(300), Vec::new())]))
+            .expect_err("too long");
+        assert!(error.to_string().contains("300 bytes"), "{error}");
     }
 
     #[test]
