@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+mod fuzz;
 mod python;
 mod redis;
 use bytes::Bytes;
@@ -68,6 +69,11 @@ fn main() -> anyhow::Result<()> {
             let seconds: u64 = args.get(2).context("seconds")?.parse()?;
             reference_client(url, Duration::from_secs(seconds))
         }
+        Some("fuzz") => fuzz::run(
+            args.get(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000),
+        ),
         Some("python") => {
             let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
             let result = run_python(seconds);

@@ -8,6 +8,7 @@
 
 pub mod component;
 pub mod config;
+pub mod decoders;
 pub mod demo;
 pub mod dist;
 pub mod events;

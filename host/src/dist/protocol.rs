@@ -384,6 +384,75 @@ mod serde_bytes_list {
     }
 }
 
+/// One message of each type with plausible contents: the seeds of the decoders' fuzzing and
+/// the protocol's tests.
+pub fn sample_messages() -> Vec<Message> {
+    let stats = crate::stats::Stats::new();
+    stats.record(
+        "GET",
+        "/a",
+        std::time::Duration::from_millis(12),
+        100,
+        Some("500 Server Error"),
+    );
+    stats.record_user_error("boom", "at task a");
+    let snapshot = stats.snapshot();
+    vec![
+        Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            worker_id: "host-1".into(),
+            component_hash: Some("ab12".into()),
+            cached: vec!["cd34".into()],
+            token: None,
+        }),
+        Message::Welcome(Welcome {
+            component_hash: "ab12".into(),
+            component: Some(b"\0asm\x0d\0\x01\0".to_vec()),
+            max_users: 100,
+            memory_bytes: 1 << 26,
+            fuel_per_call: 1_000_000,
+            max_response_bytes: Some(1 << 20),
+            host: Some("http://127.0.0.1:8080".into()),
+            options: vec![("greeting".into(), "hi".into())],
+            allow_hosts: vec!["api.example.com:443".into()],
+            listeners: vec![b"\0asm\x0d\0\x01\0".to_vec()],
+        }),
+        Message::Refused("wrong token".into()),
+        Message::Ready,
+        Message::Spawn(Spawn {
+            sequence: 7,
+            users: vec![("Web".into(), 3), ("Mobile".into(), 1)],
+            spawn_rate: 0.5,
+            spawn_offset_ms: 2000,
+            host: Some("http://127.0.0.1:8080".into()),
+            stop_timeout_ms: 5000,
+            tags: Some(vec!["a".into()]),
+            exclude_tags: None,
+            options: vec![("greeting".into(), "hi".into())],
+        }),
+        Message::Spawning,
+        Message::SpawningComplete(SpawnDone {
+            sequence: 7,
+            user_count: 4,
+        }),
+        Message::Report(Report {
+            entries: snapshot.entries.values().cloned().collect(),
+            errors: snapshot.errors.clone().into_iter().collect(),
+            user_errors: snapshot.user_errors.clone(),
+            user_count: 4,
+            custom: None,
+        }),
+        Message::Heartbeat(Heartbeat {
+            state: "running".into(),
+            cpu_usage: 12.5,
+            user_count: 4,
+        }),
+        Message::Stop,
+        Message::Stopped,
+        Message::Quit,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -391,76 +460,9 @@ mod tests {
     use super::*;
     use crate::stats::Stats;
 
-    fn samples() -> Vec<Message> {
-        let stats = Stats::new();
-        stats.record(
-            "GET",
-            "/a",
-            Duration::from_millis(12),
-            100,
-            Some("500 Server Error"),
-        );
-        stats.record_user_error("boom", "at task a");
-        let snapshot = stats.snapshot();
-        vec![
-            Message::Hello(Hello {
-                version: PROTOCOL_VERSION,
-                worker_id: "host-1".into(),
-                component_hash: Some("ab12".into()),
-                cached: vec!["cd34".into()],
-                token: None,
-            }),
-            Message::Welcome(Welcome {
-                component_hash: "ab12".into(),
-                component: Some(b"\0asm\x0d\0\x01\0".to_vec()),
-                max_users: 100,
-                memory_bytes: 1 << 26,
-                fuel_per_call: 1_000_000,
-                max_response_bytes: Some(1 << 20),
-                host: Some("http://127.0.0.1:8080".into()),
-                options: vec![("greeting".into(), "hi".into())],
-                allow_hosts: vec!["api.example.com:443".into()],
-                listeners: vec![b"\0asm\x0d\0\x01\0".to_vec()],
-            }),
-            Message::Refused("wrong token".into()),
-            Message::Ready,
-            Message::Spawn(Spawn {
-                sequence: 7,
-                users: vec![("Web".into(), 3), ("Mobile".into(), 1)],
-                spawn_rate: 0.5,
-                spawn_offset_ms: 2000,
-                host: Some("http://127.0.0.1:8080".into()),
-                stop_timeout_ms: 5000,
-                tags: Some(vec!["a".into()]),
-                exclude_tags: None,
-                options: vec![("greeting".into(), "hi".into())],
-            }),
-            Message::Spawning,
-            Message::SpawningComplete(SpawnDone {
-                sequence: 7,
-                user_count: 4,
-            }),
-            Message::Report(Report {
-                entries: snapshot.entries.values().cloned().collect(),
-                errors: snapshot.errors.clone().into_iter().collect(),
-                user_errors: snapshot.user_errors.clone(),
-                user_count: 4,
-                custom: None,
-            }),
-            Message::Heartbeat(Heartbeat {
-                state: "running".into(),
-                cpu_usage: 12.5,
-                user_count: 4,
-            }),
-            Message::Stop,
-            Message::Stopped,
-            Message::Quit,
-        ]
-    }
-
     #[test]
     fn every_message_round_trips() {
-        for message in samples() {
+        for message in sample_messages() {
             let frame = message.to_frame().expect("encode");
             assert_eq!(frame.kind, message.kind());
             assert_eq!(Message::from_frame(&frame).expect("decode"), message);
@@ -479,7 +481,7 @@ mod tests {
         );
         // Every type, with every prefix of a valid payload and with random bytes.
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        for message in samples() {
+        for message in sample_messages() {
             let frame = message.to_frame().expect("encode");
             for cut in 0..frame.payload.len() {
                 let truncated = Frame {

@@ -366,6 +366,16 @@ impl Service {
         }
     }
 
+    /// Check `settings` against `tenant`'s quotas and grants and against `component`, as a
+    /// submission is checked before anything starts.
+    pub fn check_settings(
+        tenant: &Tenant,
+        settings: &RunSettings,
+        component: &ComponentRecord,
+    ) -> Result<(), Refusal> {
+        Self::check(tenant, settings, component).map(|_| ())
+    }
+
     fn check(
         tenant: &Tenant,
         settings: &RunSettings,

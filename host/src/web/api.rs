@@ -40,24 +40,34 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
     }
 }
 
-/// `POST /swarm`: start a test, or change the user count and spawn rate of a running one.
-pub async fn swarm(
-    State(state): State<Arc<WebState>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let users: u64 = match positive(&form, &["user_count"]) {
-        Ok(users) => users,
-        Err(message) => return refuse(message),
-    };
-    let rate = match ["hatch_rate", "spawn_rate"]
+/// What a `POST /swarm` form asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwarmRequest {
+    /// `user_count`.
+    pub users: u64,
+    /// `spawn_rate` (or Locust 1.0's `hatch_rate`).
+    pub spawn_rate: f64,
+    /// `host`, when given.
+    pub host: Option<String>,
+    /// `step_user_count` and `step_duration`, with `--step-load`.
+    pub step_load: Option<StepLoad>,
+}
+
+/// Read a `POST /swarm` form (a stranger's input: every value is checked, one message when
+/// one is wrong).
+pub fn parse_swarm(
+    form: &HashMap<String, String>,
+    step_load: bool,
+) -> Result<SwarmRequest, String> {
+    let users: u64 = positive(form, &["user_count"])?;
+    let spawn_rate = match ["hatch_rate", "spawn_rate"]
         .iter()
         .find_map(|name| form.get(*name))
     {
-        None => return refuse("hatch_rate is required"),
-        Some(text) => match crate::spawn_rate::parse(text) {
-            Ok(rate) => rate,
-            Err(message) => return refuse(format!("hatch_rate {message}")),
-        },
+        None => return Err("hatch_rate is required".to_owned()),
+        Some(text) => {
+            crate::spawn_rate::parse(text).map_err(|message| format!("hatch_rate {message}"))?
+        }
     };
     let host = form
         .get("host")
@@ -67,16 +77,13 @@ pub async fn swarm(
         let valid =
             url::Url::parse(host.trim()).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
         if !valid {
-            return refuse(format!(
+            return Err(format!(
                 "host must be a URL such as http://127.0.0.1:8080 (got \"{host}\")"
             ));
         }
     }
-    let step_load = if state.step_load {
-        let step_users: u64 = match positive(&form, &["step_user_count"]) {
-            Ok(value) => value,
-            Err(message) => return refuse(message),
-        };
+    let step_load = if step_load {
+        let step_users: u64 = positive(form, &["step_user_count"])?;
         let text = form.get("step_duration").map(String::as_str).unwrap_or("");
         match parse_timespan(text) {
             Ok(time) if !time.is_zero() => Some(StepLoad {
@@ -84,7 +91,7 @@ pub async fn swarm(
                 time,
             }),
             _ => {
-                return refuse(format!(
+                return Err(format!(
                     "step_duration must be a time span such as 30s (got \"{text}\")"
                 ));
             }
@@ -92,7 +99,33 @@ pub async fn swarm(
     } else {
         None
     };
-    if let Err(message) = state.session.start(users, rate, host, step_load).await {
+    Ok(SwarmRequest {
+        users,
+        spawn_rate,
+        host,
+        step_load,
+    })
+}
+
+/// `POST /swarm`: start a test, or change the user count and spawn rate of a running one.
+pub async fn swarm(
+    State(state): State<Arc<WebState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let request = match parse_swarm(&form, state.step_load) {
+        Ok(request) => request,
+        Err(message) => return refuse(message),
+    };
+    if let Err(message) = state
+        .session
+        .start(
+            request.users,
+            request.spawn_rate,
+            request.host,
+            request.step_load,
+        )
+        .await
+    {
         return refuse(message);
     }
     Json(json!({

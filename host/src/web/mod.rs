@@ -24,7 +24,7 @@ use crate::session::TestSession;
 use crate::stats::unix_now;
 use crate::stats::window::CurrentWindow;
 
-pub use api::csv_download;
+pub use api::{SwarmRequest, csv_download, parse_swarm};
 pub use assets::escape_html;
 
 /// How often the current-percentile window is sampled.

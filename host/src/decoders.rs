@@ -1,0 +1,314 @@
+//! Every decoder of input a stranger controls, as one function of bytes each, with seeds of
+//! valid input: worker–master frames (and the master merging a report), the shared service's
+//! run settings and tenants file, the web UI's swarm form, `--allow-host` rules, and the
+//! structure of an uploaded component.
+//!
+//! A decoder must answer every input with a value or an error: never a panic, a hang or
+//! memory out of proportion to the input. The property tests below check that in the suite;
+//! `bench/run fuzz` feeds each decoder a million generated inputs and reports time and memory.
+
+use std::collections::HashMap;
+
+use crate::dist::protocol::{Frame, Message, sample_messages};
+use crate::serve::runs::{RunSettings, Service};
+use crate::serve::store::ComponentRecord;
+use crate::serve::tenants::Tenants;
+
+/// One decoder under test.
+pub struct Decoder {
+    /// Its name in reports.
+    pub name: &'static str,
+    /// Decode `input`; true when it was accepted.
+    pub decode: fn(&[u8]) -> bool,
+    /// Valid inputs to mutate.
+    pub seeds: fn() -> Vec<Vec<u8>>,
+}
+
+/// Every decoder.
+pub const DECODERS: &[Decoder] = &[
+    Decoder {
+        name: "worker frame",
+        decode: worker_frame,
+        seeds: frame_seeds,
+    },
+    Decoder {
+        name: "run settings",
+        decode: run_settings,
+        seeds: settings_seeds,
+    },
+    Decoder {
+        name: "tenants file",
+        decode: tenants_file,
+        seeds: tenants_seeds,
+    },
+    Decoder {
+        name: "swarm form",
+        decode: swarm_form,
+        seeds: form_seeds,
+    },
+    Decoder {
+        name: "allow-host rule",
+        decode: host_rule,
+        seeds: rule_seeds,
+    },
+    Decoder {
+        name: "component structure",
+        decode: component,
+        seeds: component_seeds,
+    },
+];
+
+/// The message types a frame may name; the first input byte picks one (or a made-up one).
+const KINDS: &[&str] = &[
+    "hello",
+    "welcome",
+    "refused",
+    "ready",
+    "spawn",
+    "spawning",
+    "spawning_complete",
+    "report",
+    "heartbeat",
+    "stop",
+    "stopped",
+    "quit",
+];
+
+/// A frame as the transport hands it over: byte 0 picks the type, the rest is the payload.
+/// A report that decodes is merged into statistics, as the master does.
+pub fn worker_frame(input: &[u8]) -> bool {
+    let Some((&pick, payload)) = input.split_first() else {
+        return false;
+    };
+    let kind = KINDS
+        .get(usize::from(pick) % (KINDS.len() + 1))
+        .map_or_else(
+            || String::from_utf8_lossy(payload).into_owned(),
+            |kind| (*kind).to_owned(),
+        );
+    let frame = Frame {
+        kind,
+        payload: payload.to_vec(),
+    };
+    match Message::from_frame(&frame) {
+        Ok(Message::Report(report)) => {
+            let stats = crate::stats::Stats::new();
+            stats.absorb(&report.entries, &report.errors, &report.user_errors);
+            let _ = stats.read(crate::stats::csv::render_stats_csv);
+            true
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+fn frame_seeds() -> Vec<Vec<u8>> {
+    sample_messages()
+        .into_iter()
+        .filter_map(|message| {
+            let frame = message.to_frame().ok()?;
+            let pick = KINDS.iter().position(|kind| *kind == frame.kind)? as u8;
+            Some(std::iter::once(pick).chain(frame.payload).collect())
+        })
+        .collect()
+}
+
+const TENANTS: &str = "[[tenant]]\nname = \"fuzz\"\ntoken-sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nallow-hosts = [\"127.0.0.1:8080\", \"*.example.com\"]\nmax-users = 50\nmax-run-time = \"10m\"\n";
+
+/// A run's JSON settings, checked against a tenant and a component as a submission is.
+pub fn run_settings(input: &[u8]) -> bool {
+    thread_local! {
+        static TENANT: Tenants = Tenants::parse(TENANTS, "fuzz").expect("the fuzz tenant parses");
+    }
+    let Ok(settings) = serde_json::from_slice::<RunSettings>(input) else {
+        return false;
+    };
+    let component = ComponentRecord {
+        id: settings.component.clone(),
+        size: 1,
+        created: 0.0,
+        description: serde_json::json!({
+            "classes": [
+                {"name": "Web", "weight": 1, "host": "http://127.0.0.1:8080", "abstract": false},
+                {"name": "Base", "weight": 1, "host": null, "abstract": true},
+            ],
+            "options": [{"name": "greeting", "default": "hi", "help": ""}],
+        }),
+    };
+    TENANT.with(|tenants| {
+        let tenant = tenants.get("fuzz").expect("the fuzz tenant");
+        Service::check_settings(tenant, &settings, &component).is_ok()
+    })
+}
+
+fn settings_seeds() -> Vec<Vec<u8>> {
+    [
+        r#"{"component": "00", "users": 10, "spawn_rate": 2, "run_time": "1m", "host": "http://127.0.0.1:8080"}"#,
+        r#"{"component": "00", "users": 1, "classes": ["Web"], "tags": ["a"], "exclude_tags": [], "options": {"greeting": "x"}, "user_memory": 16, "stop_timeout": "2s"}"#,
+        r#"{"component": "00", "users": 100000000000, "spawn_rate": 1e308, "run_time": "99999h"}"#,
+    ]
+    .iter()
+    .map(|seed| seed.as_bytes().to_vec())
+    .collect()
+}
+
+/// A tenants file.
+pub fn tenants_file(input: &[u8]) -> bool {
+    std::str::from_utf8(input).is_ok_and(|text| Tenants::parse(text, "fuzz").is_ok())
+}
+
+fn tenants_seeds() -> Vec<Vec<u8>> {
+    vec![
+        TENANTS.as_bytes().to_vec(),
+        format!("{TENANTS}max-fuel-per-second = 1_000\nmax-user-memory-mib = 4096\n").into_bytes(),
+    ]
+}
+
+/// The web UI's `POST /swarm` form, url-encoded.
+pub fn swarm_form(input: &[u8]) -> bool {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(input).into_owned().collect();
+    // A web UI started with --step-load asks for the step fields.
+    let step = form.contains_key("step_user_count");
+    crate::web::parse_swarm(&form, step).is_ok()
+}
+
+fn form_seeds() -> Vec<Vec<u8>> {
+    [
+        "user_count=10&spawn_rate=2&host=http%3A%2F%2F127.0.0.1%3A8080",
+        "user_count=5&hatch_rate=0.5&step_user_count=1&step_duration=10s",
+    ]
+    .iter()
+    .map(|seed| seed.as_bytes().to_vec())
+    .collect()
+}
+
+/// One `--allow-host` (or tenants-file `allow-hosts`) rule, checked against a URL.
+pub fn host_rule(input: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(input);
+    match crate::grants::HostRule::parse(&text) {
+        Ok(rule) => {
+            let _ = crate::grants::covers(&[rule], &text);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn rule_seeds() -> Vec<Vec<u8>> {
+    [
+        "127.0.0.1:8080",
+        "[::1]:443",
+        "*.example.com",
+        "https://api.example.com/x",
+        "*:9000",
+    ]
+    .iter()
+    .map(|seed| seed.as_bytes().to_vec())
+    .collect()
+}
+
+/// The structure of an uploaded component, as read before it is compiled.
+pub fn component(input: &[u8]) -> bool {
+    crate::component::footprint::of(input).is_ok()
+}
+
+fn component_seeds() -> Vec<Vec<u8>> {
+    // The smallest components: an empty one, and one holding an empty core module.
+    vec![
+        b"\0asm\x0d\0\x01\0".to_vec(),
+        b"\0asm\x0d\0\x01\0\x01\x08\0asm\x01\0\0\0".to_vec(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A seed of `decoder`, mutated: bytes flipped, cut short, spliced with arbitrary bytes.
+    fn mutated(decoder: &'static Decoder) -> impl Strategy<Value = Vec<u8>> {
+        let seeds = (decoder.seeds)();
+        (
+            0..seeds.len(),
+            prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            any::<usize>(),
+            prop::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(move |(seed, flips, cut, tail)| {
+                let mut bytes = seeds[seed].clone();
+                for (at, byte) in flips {
+                    if !bytes.is_empty() {
+                        let index = at % bytes.len();
+                        bytes[index] ^= byte;
+                    }
+                }
+                let keep = cut % (bytes.len() + 1);
+                bytes.truncate(keep.max(bytes.len() / 2));
+                bytes.extend(tail);
+                bytes
+            })
+    }
+
+    #[test]
+    fn every_seed_is_accepted() {
+        for decoder in DECODERS {
+            if decoder.name == "run settings" {
+                continue; // its seeds include refusals on purpose
+            }
+            for seed in (decoder.seeds)() {
+                assert!(
+                    (decoder.decode)(&seed),
+                    "{}: {:?}",
+                    decoder.name,
+                    String::from_utf8_lossy(&seed)
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn decoders_answer_any_bytes(index in 0..DECODERS.len(), input in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = (DECODERS[index].decode)(&input);
+        }
+
+        #[test]
+        fn worker_frames_survive_mutation(input in mutated(&DECODERS[0])) {
+            let _ = worker_frame(&input);
+        }
+
+        #[test]
+        fn run_settings_survive_mutation(input in mutated(&DECODERS[1])) {
+            let _ = run_settings(&input);
+        }
+
+        #[test]
+        fn tenants_files_survive_mutation(input in mutated(&DECODERS[2])) {
+            let _ = tenants_file(&input);
+        }
+
+        #[test]
+        fn swarm_forms_survive_mutation(input in mutated(&DECODERS[3])) {
+            let _ = swarm_form(&input);
+        }
+
+        #[test]
+        fn components_survive_mutation(input in mutated(&DECODERS[5])) {
+            let _ = component(&input);
+        }
+
+        #[test]
+        fn any_message_round_trips(index in 0..12usize, users in any::<u64>(), state in ".{0,40}") {
+            let mut message = sample_messages().swap_remove(index);
+            if let Message::Heartbeat(beat) = &mut message {
+                beat.state = state;
+                beat.user_count = users;
+            }
+            let frame = message.to_frame().expect("encodes");
+            prop_assert_eq!(Message::from_frame(&frame).expect("decodes"), message);
+        }
+    }
+}
