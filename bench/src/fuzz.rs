@@ -11,82 +11,13 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-
-/// Bytes that stress decoders: boundaries, msgpack headers of 32-bit lengths (array, map,
-/// str, bin), JSON and TOML punctuation.
-const INTERESTING: &[&[u8]] = &[
-    &[0x00],
-    &[0xff],
-    &[0x7f],
-    &[0x80],
-    &[0xdd, 0xff, 0xff, 0xff, 0xff],
-    &[0xdf, 0xff, 0xff, 0xff, 0xff],
-    &[0xdb, 0x7f, 0xff, 0xff, 0xff],
-    &[0xc6, 0xff, 0xff, 0xff, 0xff],
-    &[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-    b"[[[[[[[[[[[[[[[[",
-    b"{\"a\":",
-    b"1e999999",
-    b"-0",
-    b"\"\\u0000\"",
-    b"%00",
-    b"%FF",
-    b"[[tenant]]\n",
-    b"= \"",
-    b"\xef\xbf\xbf",
-];
 
 /// Largest process growth accepted over a decoder's whole run.
 const MAX_GROWTH_KIB: u64 = 256 << 10;
 /// Longest time one input may take.
 const MAX_INPUT: Duration = Duration::from_secs(1);
-
-fn mutate(rng: &mut SmallRng, seeds: &[Vec<u8>]) -> Vec<u8> {
-    if seeds.is_empty() || rng.random_ratio(1, 4) {
-        let length = rng.random_range(0..1024);
-        return (0..length).map(|_| rng.random()).collect();
-    }
-    let mut bytes = seeds[rng.random_range(0..seeds.len())].clone();
-    for _ in 0..rng.random_range(1..=4) {
-        let at = if bytes.is_empty() {
-            0
-        } else {
-            rng.random_range(0..bytes.len())
-        };
-        match rng.random_range(0..7) {
-            0 if !bytes.is_empty() => bytes[at] ^= 1 << rng.random_range(0..8),
-            1 if !bytes.is_empty() => {
-                bytes[at] = [0, 0xff, 0x7f, 0x80, b'"', b'{'][rng.random_range(0..6)]
-            }
-            2 => {
-                let insert = INTERESTING[rng.random_range(0..INTERESTING.len())];
-                bytes.splice(at..at, insert.iter().copied());
-            }
-            3 if !bytes.is_empty() => {
-                let end = (at + rng.random_range(1..16)).min(bytes.len());
-                bytes.drain(at..end);
-            }
-            4 => bytes.truncate(at),
-            5 => {
-                let other = &seeds[rng.random_range(0..seeds.len())];
-                let from = rng.random_range(0..=other.len());
-                bytes.truncate(at);
-                bytes.extend_from_slice(&other[from..]);
-            }
-            _ if !bytes.is_empty() => {
-                let end = (at + rng.random_range(1..32)).min(bytes.len());
-                let chunk = bytes[at..end].to_vec();
-                for _ in 0..rng.random_range(1..8) {
-                    bytes.splice(at..at, chunk.iter().copied());
-                }
-            }
-            _ => {}
-        }
-    }
-    bytes
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -129,7 +60,7 @@ pub fn run(count: u64) -> anyhow::Result<()> {
         let mut peak = before;
         let started = Instant::now();
         for n in 0..count {
-            let input = mutate(&mut rng, &seeds);
+            let input = locust::decoders::mutate(&mut rng, &seeds);
             let one = Instant::now();
             match std::panic::catch_unwind(AssertUnwindSafe(|| (decoder.decode)(&input))) {
                 Ok(true) => accepted += 1,

@@ -284,6 +284,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             fixed_grants: false,
             listeners,
             master: master.clone(),
+            adopted: Vec::new(),
         },
         events,
     )

@@ -53,6 +53,9 @@ pub struct SessionParts {
     pub listeners: Vec<crate::component::ListenerPlugin>,
     /// Split the users across workers as their master, instead of running them here.
     pub master: Option<MasterPlan>,
+    /// Workers handed over by the shared service: with `master`, the master adopts these
+    /// instead of listening for workers.
+    pub adopted: Vec<crate::dist::master::Adopted>,
 }
 
 /// What runs the users of one test: a local runner, or the master of the workers.
@@ -199,7 +202,7 @@ async fn ramp_up(
 
 impl TestSession {
     /// Start the component's hooks (running `init`) and make a session ready to start tests.
-    pub async fn prepare(parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
+    pub async fn prepare(mut parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
         let stats = Stats::with_name_limit(parts.max_request_names);
         let classes = parts.classes;
         let grants = Grants::for_run(&parts.allow_hosts, parts.host.as_deref(), &classes).await;
@@ -255,7 +258,12 @@ impl TestSession {
                         .map(|listener| listener.bytes.clone())
                         .collect(),
                 };
-                Some(Master::listen(plan, setup, stats.clone(), hooks.clone()).await?)
+                let adopted = std::mem::take(&mut parts.adopted);
+                Some(if adopted.is_empty() {
+                    Master::listen(plan, setup, stats.clone(), hooks.clone()).await?
+                } else {
+                    Master::adopt(plan, setup, stats.clone(), hooks.clone(), adopted)
+                })
             }
         };
         Ok(Arc::new(Self {

@@ -104,6 +104,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
             fixed_grants: false,
             listeners: Vec::new(),
             master: None,
+            adopted: Vec::new(),
         },
         Events::new(),
     )

@@ -48,21 +48,22 @@ impl Service {
     }
 
     async fn start_with(dir: &Path, tenants: &Path) -> Self {
+        Self::start_args(dir, tenants, &[]).await
+    }
+
+    async fn start_args(dir: &Path, tenants: &Path, extra: &[&str]) -> Self {
         let data = dir.join("data");
-        let process = Background::start_with(
-            &[
-                "serve",
-                "--tenants",
-                tenants.to_str().expect("utf-8"),
-                "--data-dir",
-                data.to_str().expect("utf-8"),
-                "-P",
-                "0",
-            ],
-            &[],
-            "tenant(s) at ",
-        )
-        .await;
+        let mut args = vec![
+            "serve",
+            "--tenants",
+            tenants.to_str().expect("utf-8"),
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+            "-P",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let process = Background::start_with(&args, &[], "tenant(s) at ").await;
         let url = process
             .ready
             .split_whitespace()
@@ -736,5 +737,149 @@ async fn a_hostile_tenant_cannot_disturb_another() {
     assert_eq!(service.process.pid(), pid);
     let (status, _) = service.call("GET", "/runs", "b", None).await;
     assert_eq!(status, 200);
+    service.process.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tenants_run_at_once_on_attached_workers() {
+    let (target_a, target_b) = (Target::start().await, Target::start().await);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut file = String::new();
+    for (name, token, target) in [
+        ("team-a", "token-a", &target_a),
+        ("team-b", "token-b", &target_b),
+    ] {
+        file.push_str(&format!(
+            "[[tenant]]\nname = \"{name}\"\ntoken-sha256 = \"{}\"\nallow-hosts = [\"{}\"]\n\n",
+            sha256_hex(token),
+            target.url
+        ));
+    }
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(&tenants, file).expect("tenants file");
+    let service = Service::start_args(
+        dir.path(),
+        &tenants,
+        &[
+            "--master-bind-port",
+            "0",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-token",
+            "pool",
+        ],
+    )
+    .await;
+    let port = service
+        .process
+        .early_log
+        .split("workers connect to port ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the worker port in the log")
+        .to_owned();
+    let worker_args = [
+        "--worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        &port,
+        "--master-token",
+        "pool",
+    ];
+    let cache = dir.path().join("worker-cache");
+    let cache = cache.to_str().expect("utf-8");
+    let workers = [
+        Background::start_with(&worker_args, &[("XDG_CACHE_HOME", cache)], "").await,
+        Background::start_with(&worker_args, &[("XDG_CACHE_HOME", cache)], "").await,
+    ];
+    let waiting = |service: &Service| {
+        let url = service.api("/service");
+        async move {
+            let info: Value = Client::new()
+                .get(url)
+                .bearer("token-a")
+                .send()
+                .await
+                .expect("info")
+                .json()
+                .await
+                .expect("json");
+            info["workers_waiting"].as_u64().unwrap_or(0)
+        }
+    };
+    for _ in 0..300 {
+        if waiting(&service).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting(&service).await, 2, "both workers wait for runs");
+
+    let (_, component) = service.upload("token-a", fixture_bytes()).await;
+    let id = component["id"].as_str().expect("id").to_owned();
+    service.upload("token-b", fixture_bytes()).await;
+    let (status, run_a) = service
+        .call(
+            "POST",
+            "/runs",
+            "token-a",
+            Some(run_settings(&id, 4, "5s", &target_a.url)),
+        )
+        .await;
+    assert_eq!(status, 201, "{run_a}");
+    let a = run_a["id"].as_str().expect("id").to_owned();
+    service.wait_users("token-a", &a, 4).await;
+    // A's run took both workers; each opened another connection for the next run.
+    let (status, run_b) = service
+        .call(
+            "POST",
+            "/runs",
+            "token-b",
+            Some(run_settings(&id, 2, "4s", &target_b.url)),
+        )
+        .await;
+    assert_eq!(status, 201, "{run_b}");
+    let b = run_b["id"].as_str().expect("id").to_owned();
+    service.wait_users("token-b", &b, 2).await;
+    for (token, id) in [("token-a", &a), ("token-b", &b)] {
+        let (_, stats) = service
+            .call("GET", &format!("/runs/{id}/stats"), token, None)
+            .await;
+        assert_eq!(
+            stats["worker_count"], 2,
+            "{id} runs on both workers: {stats}"
+        );
+    }
+    let (end_a, end_b) = (
+        service.wait_over("token-a", &a).await,
+        service.wait_over("token-b", &b).await,
+    );
+    assert_eq!(
+        (end_a["state"].as_str(), end_b["state"].as_str()),
+        (Some("finished"), Some("finished"))
+    );
+    for (token, id, target) in [("token-a", &a, &target_a), ("token-b", &b, &target_b)] {
+        let (_, stats) = service
+            .call("GET", &format!("/runs/{id}/stats"), token, None)
+            .await;
+        assert_eq!(
+            total_requests(&stats),
+            target.hits().len() as u64,
+            "{stats}"
+        );
+    }
+    // The workers stay, waiting for the next run.
+    for _ in 0..100 {
+        if waiting(&service).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting(&service).await, 2);
+    for worker in workers {
+        let run = worker.stop().await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
     service.process.stop().await;
 }

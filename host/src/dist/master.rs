@@ -173,6 +173,17 @@ pub struct Master {
     inner: Mutex<Inner>,
     changes: watch::Sender<()>,
     address: SocketAddr,
+    /// Adopted from a shared service's worker pool instead of listening.
+    pooled: bool,
+}
+
+/// A worker connection whose hello was read and accepted elsewhere (the shared service's
+/// worker pool), to hand to a [`Master`].
+pub struct Adopted {
+    /// The connection.
+    pub connection: Connection,
+    /// Its hello.
+    pub hello: Hello,
 }
 
 async fn send_all(outgoing: Outgoing) {
@@ -246,8 +257,31 @@ impl Master {
                 tracing::error!(target: "locust.runners", "the worker link stopped: {error}");
             }
         });
+        let master = Self::new(plan, setup, stats, hooks, address, false);
+        let accepting = Arc::downgrade(&master);
+        tokio::spawn(async move {
+            while let Some(connection) = incoming.recv().await {
+                let Some(master) = accepting.upgrade() else {
+                    return;
+                };
+                tokio::spawn(master.serve_connection(connection));
+            }
+        });
+        tokio::spawn(Self::watch_liveness(Arc::downgrade(&master)));
+        tracing::info!(target: "locust.main", "Waiting for workers on {address}");
+        Ok(master)
+    }
+
+    fn new(
+        plan: &MasterPlan,
+        setup: MasterSetup,
+        stats: Stats,
+        hooks: Option<GuestHooks>,
+        address: SocketAddr,
+        pooled: bool,
+    ) -> Arc<Self> {
         let (changes, _) = watch::channel(());
-        let master = Arc::new(Self {
+        Arc::new(Self {
             setup,
             limits: plan.worker_limits,
             token_digest: plan.token.as_deref().map(digest),
@@ -263,19 +297,26 @@ impl Master {
             }),
             changes,
             address,
-        });
-        let accepting = Arc::downgrade(&master);
-        tokio::spawn(async move {
-            while let Some(connection) = incoming.recv().await {
-                let Some(master) = accepting.upgrade() else {
-                    return;
-                };
-                tokio::spawn(master.serve_connection(connection));
-            }
-        });
+            pooled,
+        })
+    }
+
+    /// A master for one run of the shared service, over `workers` taken from its pool (their
+    /// hellos already accepted); it listens on no port of its own.
+    pub fn adopt(
+        plan: &MasterPlan,
+        setup: MasterSetup,
+        stats: Stats,
+        hooks: Option<GuestHooks>,
+        workers: Vec<Adopted>,
+    ) -> Arc<Self> {
+        let address = SocketAddr::from(([0, 0, 0, 0], 0));
+        let master = Self::new(plan, setup, stats, hooks, address, true);
+        for Adopted { connection, hello } in workers {
+            tokio::spawn(master.clone().serve_hello(connection, hello));
+        }
         tokio::spawn(Self::watch_liveness(Arc::downgrade(&master)));
-        tracing::info!(target: "locust.main", "Waiting for workers on {address}");
-        Ok(master)
+        master
     }
 
     /// The address workers connect to.
@@ -608,7 +649,14 @@ impl Master {
     }
 
     /// One worker's stream, from hello to its end.
-    async fn serve_connection(self: Arc<Self>, connection: Connection) {
+    async fn serve_connection(self: Arc<Self>, mut connection: Connection) {
+        if let Some(hello) = read_hello(&mut connection).await {
+            self.serve_hello(connection, hello).await;
+        }
+    }
+
+    /// One worker's stream after its hello, to its end.
+    async fn serve_hello(self: Arc<Self>, connection: Connection, hello: Hello) {
         let peer = connection
             .peer
             .map_or_else(|| "an unknown address".to_owned(), |peer| peer.to_string());
@@ -618,31 +666,6 @@ impl Master {
             admission,
             ..
         } = connection;
-        let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
-            Ok(Ok(Some(frame))) => {
-                let frame = Frame::from(frame);
-                match Message::from_frame(&frame) {
-                    Ok(Message::Hello(hello)) => hello,
-                    Ok(other) => {
-                        let reason = format!("expected hello first, got {}", other.kind());
-                        return refuse(&outbound, &peer, "a peer", &reason).await;
-                    }
-                    Err(error) => {
-                        // Another version may shape its hello differently: name the versions.
-                        let reason = match Hello::version_of(&frame).map(check_version) {
-                            Some(Err(mismatch)) => mismatch.to_string(),
-                            _ => error.to_string(),
-                        };
-                        return refuse(&outbound, &peer, "a peer", &reason).await;
-                    }
-                }
-            }
-            Ok(Ok(None)) | Ok(Err(_)) => return,
-            Err(_) => {
-                let reason = format!("no hello within {} seconds", HELLO_TIMEOUT.as_secs());
-                return refuse(&outbound, &peer, "a peer", &reason).await;
-            }
-        };
         let id = hello.worker_id.clone();
         if let Err(reason) = self.admit(&hello) {
             return refuse(&outbound, &peer, &format!("worker {id}"), &reason).await;
@@ -674,6 +697,8 @@ impl Master {
                 .iter()
                 .map(|bytes| bytes.to_vec())
                 .collect(),
+            pooled: self.pooled,
+            fuel_per_second: self.limits.fuel_per_second,
         });
         send(&outbound, &welcome).await;
         // The worker compiles the component, then says it is ready.
@@ -911,7 +936,34 @@ fn short(hash: &str) -> &str {
 }
 
 /// Refuse a peer: log why and tell it.
-async fn refuse(outbound: &Outbound, peer: &str, who: &str, reason: &str) {
+/// A connection's hello, read within [`HELLO_TIMEOUT`]; a peer that sends something else (or
+/// nothing) is refused with the reason, and none is returned.
+pub async fn read_hello(connection: &mut Connection) -> Option<Hello> {
+    let peer = connection
+        .peer
+        .map_or_else(|| "an unknown address".to_owned(), |peer| peer.to_string());
+    let reason = match tokio::time::timeout(HELLO_TIMEOUT, connection.inbound.message()).await {
+        Ok(Ok(Some(frame))) => {
+            let frame = Frame::from(frame);
+            match Message::from_frame(&frame) {
+                Ok(Message::Hello(hello)) => return Some(hello),
+                Ok(other) => format!("expected hello first, got {}", other.kind()),
+                // Another version may shape its hello differently: name the versions.
+                Err(error) => match Hello::version_of(&frame).map(check_version) {
+                    Some(Err(mismatch)) => mismatch.to_string(),
+                    _ => error.to_string(),
+                },
+            }
+        }
+        Ok(Ok(None)) | Ok(Err(_)) => return None,
+        Err(_) => format!("no hello within {} seconds", HELLO_TIMEOUT.as_secs()),
+    };
+    refuse(&connection.outbound, &peer, "a peer", &reason).await;
+    None
+}
+
+/// Tell a peer why it is refused, and log it.
+pub async fn refuse(outbound: &Outbound, peer: &str, who: &str, reason: &str) {
     tracing::warn!(target: "locust.runners", "Refused {who} at {peer}: {reason}");
     send(outbound, &Message::Refused(reason.to_owned())).await;
 }

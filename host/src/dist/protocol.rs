@@ -136,6 +136,14 @@ pub struct Welcome {
     /// requests.
     #[serde(default, with = "serde_bytes_list")]
     pub listeners: Vec<Vec<u8>>,
+    /// The master is a shared service (`locust serve`): this connection serves one run, and
+    /// the worker opens another to be given the next (so it runs several runs at once).
+    #[serde(default)]
+    pub pooled: bool,
+    /// Instructions per second this worker's users of the run may execute together (the
+    /// tenant's CPU share, split across the run's workers).
+    #[serde(default)]
+    pub fuel_per_second: Option<u64>,
 }
 
 /// What a worker runs. A spawn while users run changes their number (the newest stop).
@@ -416,6 +424,8 @@ pub fn sample_messages() -> Vec<Message> {
             options: vec![("greeting".into(), "hi".into())],
             allow_hosts: vec!["api.example.com:443".into()],
             listeners: vec![b"\0asm\x0d\0\x01\0".to_vec()],
+            pooled: true,
+            fuel_per_second: Some(1_000_000),
         }),
         Message::Refused("wrong token".into()),
         Message::Ready,

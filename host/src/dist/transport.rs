@@ -267,6 +267,8 @@ mod tests {
                                 options: Vec::new(),
                                 allow_hosts: Vec::new(),
                                 listeners: Vec::new(),
+                                pooled: false,
+                                fuel_per_second: None,
                             });
                             let frame = welcome.to_frame().expect("encode");
                             let _ = connection.outbound.send(Ok(frame.into())).await;

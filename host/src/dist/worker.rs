@@ -194,55 +194,135 @@ pub async fn run(plan: WorkerPlan, events: Events) -> anyhow::Result<u8> {
         None => None,
     };
     let tls = client_tls(&plan)?;
-    let (interrupted, mut interrupt) = watch::channel(false);
+    let (interrupted, interrupt) = watch::channel(false);
     tokio::spawn(async move {
         let signal = crate::headless::shutdown_signal().await;
         tracing::info!(target: "locust.main", "Got {signal}, shutting down the worker.");
         let _ = interrupted.send(true);
     });
-    let mut worker = Worker {
-        id: worker_id(),
-        plan,
-        own,
-        cache: ComponentCache::open(),
-        base_events: events,
-        stats: Stats::new(),
-        loaded: None,
-        interrupt: interrupt.clone(),
+    let id = worker_id();
+    let cache = ComponentCache::open();
+    let (more, mut wanted) = mpsc::unbounded_channel::<()>();
+    let new_slot = |worker_number: usize| Slot {
+        worker: Worker {
+            // One id per connection: a shared service may give two of them the same run.
+            id: if worker_number == 0 {
+                id.clone()
+            } else {
+                format!("{id}_{worker_number}")
+            },
+            plan: plan.clone(),
+            own: own.clone(),
+            cache: ComponentCache {
+                dir: cache.dir.clone(),
+                memory: BTreeMap::new(),
+            },
+            base_events: events.clone(),
+            stats: Stats::new(),
+            loaded: None,
+            interrupt: interrupt.clone(),
+            pooled: false,
+            more: more.clone(),
+        },
+        tls: tls.clone(),
     };
-    let url = worker.plan.url();
-    let mut attempts = 0u64;
+    tracing::info!(target: "locust.runners", "Connecting to the master at {} as {id}", plan.url());
+    let mut slots = tokio::task::JoinSet::new();
+    let mut opened = 0usize;
+    slots.spawn(new_slot(opened).run());
+    let mut result = Ok(0);
     loop {
-        let connect = transport::connect(url.clone(), tls.clone());
-        let stream = tokio::select! {
-            stream = connect => stream,
-            _ = interrupt.wait_for(|stop| *stop) => return Ok(0),
-        };
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(error) => {
-                if attempts.is_multiple_of(10) {
-                    tracing::info!(target: "locust.runners", "Waiting for the master: {error}");
-                }
-                attempts += 1;
-                tokio::select! {
-                    _ = tokio::time::sleep(RETRY_INTERVAL) => continue,
-                    _ = interrupt.wait_for(|stop| *stop) => return Ok(0),
-                }
+        tokio::select! {
+            Some(()) = wanted.recv(), if !*interrupt.borrow() => {
+                opened += 1;
+                slots.spawn(new_slot(opened).run());
             }
-        };
-        attempts = 0;
-        match worker.session(stream).await {
-            End::Quit => return Ok(0),
-            End::Fatal(reason) => return Err(anyhow!(reason)),
-            End::Lost => {
-                tracing::warn!(
-                    target: "locust.runners",
-                    "Lost the connection to the master at {url}; reconnecting"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(RETRY_INTERVAL) => {}
-                    _ = interrupt.wait_for(|stop| *stop) => return Ok(0),
+            done = slots.join_next() => match done {
+                None => return result,
+                Some(Ok(SlotEnd::RunOver)) => {}
+                Some(Ok(SlotEnd::Exit(code))) => {
+                    // Let the other slots (a shared service's other runs) finish on the
+                    // interrupt too; a fatal error of this one decides the exit.
+                    if code.is_err() || slots.is_empty() {
+                        slots.abort_all();
+                        return code;
+                    }
+                    result = code;
+                }
+                Some(Err(error)) => return Err(anyhow!("a worker session failed: {error}")),
+            },
+        }
+    }
+}
+
+/// Resolves once the process is interrupted (without holding the watch's lock, so the
+/// futures waiting on it stay `Send`).
+async fn interrupted(interrupt: &mut watch::Receiver<bool>) {
+    let _ = interrupt.wait_for(|stop| *stop).await;
+}
+
+/// How one connection slot of a worker ended.
+enum SlotEnd {
+    /// The process is done: this exit code (or error).
+    Exit(anyhow::Result<u8>),
+    /// A shared service's run ended; the slot that waits for the next run lives on.
+    RunOver,
+}
+
+/// One connection to the master, reconnected while the link breaks; a worker of a shared
+/// service has one slot per run it serves plus one waiting for the next.
+struct Slot {
+    worker: Worker,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+}
+
+impl Slot {
+    async fn run(mut self) -> SlotEnd {
+        let url = self.worker.plan.url();
+        let mut interrupt = self.worker.interrupt.clone();
+        let mut attempts = 0u64;
+        loop {
+            let connect = transport::connect(url.clone(), self.tls.clone());
+            let stream = tokio::select! {
+                stream = connect => stream,
+                _ = interrupted(&mut interrupt) => return SlotEnd::Exit(Ok(0)),
+            };
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(error) => {
+                    if attempts.is_multiple_of(10) {
+                        tracing::info!(target: "locust.runners", "Waiting for the master: {error}");
+                    }
+                    attempts += 1;
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_INTERVAL) => continue,
+                        _ = interrupted(&mut interrupt) => return SlotEnd::Exit(Ok(0)),
+                    }
+                }
+            };
+            attempts = 0;
+            let end = self.worker.session(stream).await;
+            let stopping = *interrupt.borrow();
+            match end {
+                _ if stopping => return SlotEnd::Exit(Ok(0)),
+                // A shared service's run is over however it ended: another slot waits for
+                // the next one, so this one leaves (reconnecting would double the worker).
+                End::Fatal(reason) if self.worker.pooled => {
+                    tracing::error!(target: "locust.runners", "A run of the shared service could not run here: {reason}");
+                    return SlotEnd::RunOver;
+                }
+                _ if self.worker.pooled => return SlotEnd::RunOver,
+                End::Quit => return SlotEnd::Exit(Ok(0)),
+                End::Fatal(reason) => return SlotEnd::Exit(Err(anyhow!(reason))),
+                End::Lost => {
+                    tracing::warn!(
+                        target: "locust.runners",
+                        "Lost the connection to the master at {url}; reconnecting"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_INTERVAL) => {}
+                        _ = interrupted(&mut interrupt) => return SlotEnd::Exit(Ok(0)),
+                    }
                 }
             }
         }
@@ -258,6 +338,10 @@ struct Worker {
     stats: Stats,
     loaded: Option<Loaded>,
     interrupt: watch::Receiver<bool>,
+    /// The master is a shared service and gave this connection a run.
+    pooled: bool,
+    /// Asks for another connection slot (a shared service's next run).
+    more: mpsc::UnboundedSender<()>,
 }
 
 /// Frames to the master.
@@ -298,24 +382,37 @@ impl Worker {
         if !link.send(hello).await {
             return End::Lost;
         }
-        let welcome = match tokio::time::timeout(WELCOME_TIMEOUT, inbound.message()).await {
-            Ok(Ok(Some(frame))) => match Message::from_frame(&Frame::from(frame)) {
-                Ok(Message::Welcome(welcome)) => welcome,
-                Ok(Message::Refused(reason)) => {
-                    return End::Fatal(format!("the master refused this worker: {reason}"));
-                }
-                Ok(other) => {
-                    tracing::warn!(target: "locust.runners", "The master sent {} instead of welcome", other.kind());
-                    return End::Lost;
-                }
-                Err(error) => {
-                    return End::Fatal(format!(
-                        "the master's answer could not be read ({error}); run the same locust version on master and workers"
-                    ));
-                }
-            },
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return End::Lost,
+        // A shared service keeps the connection waiting for a run, with heartbeats.
+        let mut interrupt = self.interrupt.clone();
+        let welcome = loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(WELCOME_TIMEOUT, inbound.message()) => next,
+                () = interrupted(&mut interrupt) => return End::Quit,
+            };
+            match next {
+                Ok(Ok(Some(frame))) => match Message::from_frame(&Frame::from(frame)) {
+                    Ok(Message::Heartbeat(_)) => continue,
+                    Ok(Message::Welcome(welcome)) => break welcome,
+                    Ok(Message::Refused(reason)) => {
+                        return End::Fatal(format!("the master refused this worker: {reason}"));
+                    }
+                    Ok(other) => {
+                        tracing::warn!(target: "locust.runners", "The master sent {} instead of welcome", other.kind());
+                        return End::Lost;
+                    }
+                    Err(error) => {
+                        return End::Fatal(format!(
+                            "the master's answer could not be read ({error}); run the same locust version on master and workers"
+                        ));
+                    }
+                },
+                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return End::Lost,
+            }
         };
+        if welcome.pooled && !self.pooled {
+            self.pooled = true;
+            let _ = self.more.send(());
+        }
         if let Err(reason) = self.load(welcome).await {
             let _ = link.send(Message::Quit).await;
             return End::Fatal(reason);
@@ -377,7 +474,7 @@ impl Worker {
             memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
             fuel_per_call,
             max_response_bytes: usize::try_from(max_response_bytes).unwrap_or(usize::MAX),
-            fuel_per_second: None,
+            fuel_per_second: welcome.fuel_per_second,
         };
         let name = PathBuf::from(format!("component {}", &hash[..hash.len().min(12)]));
         let compile = {
@@ -624,7 +721,7 @@ impl Worker {
                         break End::Lost;
                     }
                 }
-                _ = interrupt.wait_for(|stop| *stop) => break End::Quit,
+                _ = interrupted(&mut interrupt) => break End::Quit,
             }
         };
         // Users of a test that ended (or whose master is gone) stop; what they recorded goes

@@ -127,6 +127,15 @@ async fn whoami(State(service): State<Arc<Service>>, headers: HeaderMap) -> Resp
     .into_response()
 }
 
+async fn service_info(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let _tenant = authed!(service, headers);
+    axum::Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "workers_waiting": service.workers_waiting(),
+    }))
+    .into_response()
+}
+
 async fn upload(State(service): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
     let tenant = authed!(service, headers);
     let limit = ((tenant.quota.max_component_mib as usize) << 20) + 1;
@@ -365,6 +374,7 @@ pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/api/v1/tenant", get(whoami))
+        .route("/api/v1/service", get(service_info))
         .route("/api/v1/components", post(upload).get(components))
         .route("/api/v1/components/{id}", delete(delete_component))
         .route("/api/v1/runs", post(submit).get(runs))

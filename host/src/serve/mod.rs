@@ -5,11 +5,13 @@
 //! - [`store`]: runs, their statistics and components, in SQLite under `--data-dir`.
 //! - [`runs`]: submission checks, per-tenant queues, each run a [`crate::session::TestSession`].
 //! - [`api`]: the versioned JSON API and the pages.
+//! - [`workers`]: the worker port, where workers wait for runs.
 
 pub mod api;
 pub mod runs;
 pub mod store;
 pub mod tenants;
+pub mod workers;
 
 use std::path::PathBuf;
 
@@ -45,6 +47,24 @@ pub struct ServeOptions {
     )]
     pub web_port: u16,
 
+    /// Open a port for workers (`locust --worker --master-host SERVICE --master-port PORT`);
+    /// runs then execute on the workers waiting there (0 picks a free port). Without it, runs
+    /// execute in the service process.
+    #[arg(long = "master-bind-port", env = "LOCUST_MASTER_BIND_PORT")]
+    pub master_bind_port: Option<u16>,
+
+    /// Interface of the worker port (`*` for every interface).
+    #[arg(
+        long = "master-bind-host",
+        env = "LOCUST_MASTER_BIND_HOST",
+        default_value = "*"
+    )]
+    pub master_bind_host: String,
+
+    /// Token workers must present (`--master-token` on the workers).
+    #[arg(long = "master-token", env = "LOCUST_MASTER_TOKEN")]
+    pub master_token: Option<String>,
+
     /// Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.
     #[arg(
         long = "loglevel",
@@ -71,7 +91,20 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<u8> {
     }
     let store = store::Store::open(&options.data_dir)?;
     let count = tenants.len();
-    let service = runs::Service::new(tenants, store);
+    let pool = match options.master_bind_port {
+        Some(port) => {
+            let pool = workers::WorkerPool::listen(
+                &options.master_bind_host,
+                port,
+                options.master_token.as_deref(),
+            )
+            .await?;
+            tracing::info!(target: "locust.serve", "workers connect to port {} (waiting for workers on {})", pool.address().port(), pool.address());
+            Some(pool)
+        }
+        None => None,
+    };
+    let service = runs::Service::new(tenants, store, pool);
     let host = if options.web_host == "*" {
         "0.0.0.0"
     } else {

@@ -32,6 +32,8 @@ const CONCURRENT_COMPILES: usize = 1;
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest stop timeout a run may ask for.
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long workers may take to compile a run's component.
+const WORKER_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `init`, `test_start` and `test_stop` hooks may take.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -171,6 +173,8 @@ pub struct Service {
     live: Mutex<HashMap<String, TenantRuns>>,
     compiles: Semaphore,
     closing: CancellationToken,
+    /// Workers waiting for runs, when the service has a worker port.
+    pool: Option<Arc<super::workers::WorkerPool>>,
 }
 
 /// What `GET /api/v1/runs/{id}` answers.
@@ -225,15 +229,26 @@ fn describe_json(
 }
 
 impl Service {
-    /// A service for `tenants` keeping its data in `store`.
-    pub fn new(tenants: Tenants, store: Store) -> Arc<Self> {
+    /// A service for `tenants` keeping its data in `store`, running runs on the workers of
+    /// `pool` when some wait there (else in this process).
+    pub fn new(
+        tenants: Tenants,
+        store: Store,
+        pool: Option<Arc<super::workers::WorkerPool>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             tenants,
             store: Arc::new(store),
             live: Mutex::new(HashMap::new()),
             compiles: Semaphore::new(CONCURRENT_COMPILES),
             closing: CancellationToken::new(),
+            pool,
         })
+    }
+
+    /// Workers waiting for a run (none without a worker port).
+    pub fn workers_waiting(&self) -> usize {
+        self.pool.as_ref().map_or(0, |pool| pool.waiting())
     }
 
     /// The tenants.
@@ -690,6 +705,10 @@ impl Service {
         let _ = self.store.set_state(&run.id, RunState::Stopping);
         session.stop().await;
         session.quit().await;
+        if let Some(master) = session.master() {
+            // The workers' last reports arrive with their goodbyes.
+            master.quit().await;
+        }
         snapshots.abort();
         snapshot(&self.store, run, &writer, &session).await;
         (state, message)
@@ -755,7 +774,30 @@ impl Service {
             }
         }
         options.extend(run.settings.options.clone());
-        TestSession::prepare(
+        // On the waiting workers when there are some: each gets the whole run's limits (any of
+        // them may end up with every user) and an equal part of its CPU share.
+        let adopted = match &self.pool {
+            Some(pool) => pool.take_all().await,
+            None => Vec::new(),
+        };
+        let master = (!adopted.is_empty()).then(|| crate::dist::master::MasterPlan {
+            bind_host: String::new(),
+            bind_port: 0,
+            expect_workers: adopted.len() as u32,
+            token: None,
+            tls: None,
+            worker_limits: GuestLimits {
+                fuel_per_second: Some(
+                    (tenant.quota.max_fuel_per_second / adopted.len() as u64).max(1),
+                ),
+                ..limits
+            },
+        });
+        let workers = adopted.len();
+        if workers > 0 {
+            tracing::info!(target: "locust.serve", "run {} of tenant {} runs on {workers} worker(s)", run.id, run.tenant);
+        }
+        let session = TestSession::prepare(
             SessionParts {
                 component,
                 classes,
@@ -770,12 +812,26 @@ impl Service {
                 allow_hosts: tenant.allow_hosts.clone(),
                 fixed_grants: true,
                 listeners: Vec::new(),
-                master: None,
+                master,
+                adopted,
             },
             Events::new(),
         )
         .await
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.to_string())?;
+        if let Some(master) = session.master() {
+            // The workers compile the component, then say they are ready.
+            let ready =
+                tokio::time::timeout(WORKER_READY_TIMEOUT, master.wait_for_workers(workers)).await;
+            if ready.is_err() && master.ready_workers() == 0 {
+                master.quit().await;
+                return Err(format!(
+                    "none of the {workers} worker(s) became ready within {} s; see their logs",
+                    WORKER_READY_TIMEOUT.as_secs()
+                ));
+            }
+        }
+        Ok(session)
     }
 
     /// A run is over: store its end, free its slot, start the tenant's next queued run and
