@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 mod fuzz;
+mod isolation;
 mod python;
 mod redis;
 use bytes::Bytes;
@@ -68,6 +69,12 @@ fn main() -> anyhow::Result<()> {
             let url = args.get(1).context("usage: reference-client URL SECONDS")?;
             let seconds: u64 = args.get(2).context("seconds")?.parse()?;
             reference_client(url, Duration::from_secs(seconds))
+        }
+        Some("isolation") => {
+            let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+            let result = isolation::run(seconds);
+            let _ = std::fs::remove_dir_all(cache_home());
+            result
         }
         Some("fuzz") => fuzz::run(
             args.get(1)
