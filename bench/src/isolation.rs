@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{get_text, locations, pinned, served_count, start_target};
+use super::{locations, pinned, served_count, start_target};
 
 /// B's users: the fixture's `Lifecycle` class (a GET every 0.1 s).
 const B_USERS: u64 = 20;
@@ -171,8 +171,10 @@ pub fn run(seconds: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let tenants = format!(
         "[[tenant]]\nname = \"a\"\ntoken-sha256 = \"{}\"\nallow-hosts = [\"{url_a}\"]\nmax-users = 8\nmax-concurrent-runs = 3\nmax-user-memory-mib = 16\nmax-fuel-per-second = {A_FUEL_PER_SECOND}\n\n\
+         [[tenant]]\nname = \"c\"\ntoken-sha256 = \"{}\"\nallow-hosts = [\"{url_a}\"]\nmax-users = 8\nmax-concurrent-runs = 3\nmax-user-memory-mib = 16\nmax-fuel-per-second = 1_000_000_000_000\n\n\
          [[tenant]]\nname = \"b\"\ntoken-sha256 = \"{}\"\nallow-hosts = [\"{url_b}\"]\nmax-users = {B_USERS}\n",
         sha256_hex("a"),
+        sha256_hex("c"),
         sha256_hex("b"),
     );
     let result = (|| -> anyhow::Result<()> {
@@ -187,12 +189,14 @@ pub fn run(seconds: u64) -> anyhow::Result<()> {
         if status != 201 {
             bail!("upload: {status} {uploaded}");
         }
-        call(
-            "a",
-            "POST",
-            &format!("{}/components", service.api),
-            Some(&upload),
-        )?;
+        for tenant in ["a", "c"] {
+            call(
+                tenant,
+                "POST",
+                &format!("{}/components", service.api),
+                Some(&upload),
+            )?;
+        }
         let id = uploaded["id"].as_str().context("component id")?.to_owned();
         let steady = json!({
             "component": id, "users": B_USERS, "spawn_rate": 100, "run_time": format!("{seconds}s"),
@@ -204,58 +208,69 @@ pub fn run(seconds: u64) -> anyhow::Result<()> {
         let served_alone = served_count(&url_b)?;
         let (median_alone, rate_alone, recorded_alone) = b_figures(&service, &alone, seconds)?;
 
-        let beside = submit(&service, "b", steady)?;
         let hostile = |class: &str| {
             json!({
                 "component": id, "users": 4, "spawn_rate": 100, "run_time": format!("{seconds}s"),
                 "stop_timeout": "1s", "host": url_a, "classes": [class],
             })
         };
-        let mut a_runs = Vec::new();
-        for class in ["Looping", "Hungry", "Failing"] {
-            a_runs.push(submit(&service, "a", hostile(class))?);
-        }
-        let over_quota = call(
-            "a",
-            "POST",
-            &format!("{}/runs", service.api),
-            Some(&json!({"component": id, "users": 80, "host": url_a}).to_string()),
-        )?
-        .0;
-        let to_b = call(
-            "a",
-            "POST",
-            &format!("{}/runs", service.api),
-            Some(&json!({"component": id, "users": 1, "host": url_b}).to_string()),
-        )?
-        .0;
-        wait_over(&service, "b", &beside)?;
-        for run in &a_runs {
-            wait_over(&service, "a", run)?;
-        }
-        let served_beside = served_count(&url_b)? - served_alone;
-        let (median_beside, rate_beside, recorded_beside) = b_figures(&service, &beside, seconds)?;
-        let _ = get_text(&format!("{url_a}/count"));
-
+        // B again, beside `tenant`'s hostile runs: median, rate, recorded, served.
+        let mut served_before = served_alone;
+        let mut beside = |tenant: &str| -> anyhow::Result<(f64, f64, u64, u64)> {
+            let run = submit(&service, "b", steady.clone())?;
+            let mut runs = Vec::new();
+            for class in ["Looping", "Hungry", "Failing"] {
+                runs.push(submit(&service, tenant, hostile(class))?);
+            }
+            wait_over(&service, "b", &run)?;
+            for other in &runs {
+                wait_over(&service, tenant, other)?;
+            }
+            let served = served_count(&url_b)?;
+            let delta = served - served_before;
+            served_before = served;
+            let (median, rate, recorded) = b_figures(&service, &run, seconds)?;
+            Ok((median, rate, recorded, delta))
+        };
+        let capped = beside("a")?;
+        let uncapped = beside("c")?;
+        let refused = |users: u64, host: &str| -> anyhow::Result<u16> {
+            let settings = json!({"component": id, "users": users, "host": host}).to_string();
+            Ok(call(
+                "a",
+                "POST",
+                &format!("{}/runs", service.api),
+                Some(&settings),
+            )?
+            .0)
+        };
+        let (over_quota, to_b) = (refused(80, &url_a)?, refused(1, &url_b)?);
         println!(
-            "| figure (tenant B, {B_USERS} users, {seconds} s) | B alone | B beside A's hostile runs | ratio |"
+            "| tenant B, {B_USERS} users, {seconds} s | alone | beside A (CPU share {A_FUEL_PER_SECOND}/s) | ratio | beside A without a CPU share | ratio |"
         );
-        println!("| --- | ---: | ---: | ---: |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
         println!(
-            "| median response time | {median_alone:.1} ms | {median_beside:.1} ms | {:.2} |",
-            median_beside / median_alone.max(0.001)
-        );
-        println!(
-            "| throughput | {rate_alone:.1} req/s | {rate_beside:.1} req/s | {:.2} |",
-            rate_beside / rate_alone.max(0.001)
-        );
-        println!(
-            "| recorded / served by B's target | {recorded_alone} / {served_alone} | {recorded_beside} / {served_beside} | |"
+            "| median response time | {median_alone:.2} ms | {:.2} ms | {:.2} | {:.2} ms | {:.2} |",
+            capped.0,
+            capped.0 / median_alone.max(0.001),
+            uncapped.0,
+            uncapped.0 / median_alone.max(0.001)
         );
         println!(
-            "A meanwhile: 4 looping, 4 memory-bombing and 4 trapping users at {A_FUEL_PER_SECOND} instructions/s per run; 10x its user quota answered {over_quota}, B's host answered {to_b}"
+            "| throughput | {rate_alone:.1} req/s | {:.1} req/s | {:.2} | {:.1} req/s | {:.2} |",
+            capped.1,
+            capped.1 / rate_alone.max(0.001),
+            uncapped.1,
+            uncapped.1 / rate_alone.max(0.001)
         );
-        if recorded_alone != served_alone || recorded_beside != served_beside {
+        println!(
+            "| recorded / served by B's target | {recorded_alone} / {served_alone} | {} / {} | | {} / {} | |",
+            capped.2, capped.3, uncapped.2, uncapped.3
+        );
+        println!(
+            "A's runs: 4 looping, 4 memory-bombing and 4 trapping users at once; 10x its user quota answered {over_quota}, B's host answered {to_b}"
+        );
+        if recorded_alone != served_alone || capped.2 != capped.3 || uncapped.2 != uncapped.3 {
             bail!("B's statistics differ from what its target served");
         }
         Ok(())

@@ -31,6 +31,20 @@ fn one_line(error: &clap::Error) -> String {
     }
 }
 
+/// How a command line clap could not take ends: help and version printed (exit 0), a mistake
+/// as one line pointing at `{command} --help` (exit 1).
+fn clap_exit(error: &clap::Error, command: &str) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("{} (see {command} --help)", one_line(error));
+    ExitCode::from(1)
+}
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,19 +68,7 @@ fn run(runtime: &tokio::runtime::Runtime) -> ExitCode {
     let specs = runtime.block_on(locust::headless::component_options(&component_hint(&args)));
     let (options, component_options) = match parse_options_with(&args, &specs) {
         Ok(parsed) => parsed,
-        Err(OptionsError::Clap(error))
-            if matches!(
-                error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(OptionsError::Clap(error)) => {
-            eprintln!("{} (see locust --help)", one_line(&error));
-            return ExitCode::from(1);
-        }
+        Err(OptionsError::Clap(error)) => return clap_exit(&error, "locust"),
         Err(error) => return fail(error),
     };
     if options.dump_options {
@@ -103,19 +105,7 @@ fn serve(runtime: &tokio::runtime::Runtime, args: &[OsString]) -> ExitCode {
         std::iter::once(OsString::from("locust serve")).chain(args.iter().skip(2).cloned()),
     ) {
         Ok(options) => options,
-        Err(error)
-            if matches!(
-                error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("{} (see locust serve --help)", one_line(&error));
-            return ExitCode::from(1);
-        }
+        Err(error) => return clap_exit(&error, "locust serve"),
     };
     if let Err(message) = locust::logging::init(&options.loglevel, options.logfile.as_deref()) {
         return fail(message);
