@@ -235,8 +235,20 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     let scenario = Scenario::from_description(description)
         .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
     let options: ComponentOptions = Arc::new(plan.component_options.clone());
-    match plan.action {
+    match &plan.action {
         Action::Run => {}
+        Action::SaveComponent(path) => {
+            let bytes = component.bytes();
+            crate::files::replace(path, bytes)
+                .with_context(|| format!("could not write --save-component {}", path.display()))?;
+            print(&format!(
+                "Saved {} ({} bytes, sha256 {}): upload it with POST /api/v1/components\n",
+                path.display(),
+                bytes.len(),
+                component.hash()
+            ));
+            return Ok(0);
+        }
         Action::List => {
             print("Available Users:\n");
             for name in scenario.concrete_names() {
@@ -251,7 +263,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
                 plan.exclude_tags.as_deref(),
             )?;
             let ratios = crate::ratio::TaskRatios::of(&classes);
-            print(&if json {
+            print(&if *json {
                 ratios.to_json()
             } else {
                 ratios.to_table()

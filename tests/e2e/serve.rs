@@ -18,11 +18,7 @@ struct TenantSpec<'a> {
 }
 
 fn sha256_hex(text: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    sha256_hex_bytes(text.as_bytes())
 }
 
 /// A `locust serve` process on a free port, with its tenants file and data folder in `dir`.
@@ -882,4 +878,61 @@ async fn two_tenants_run_at_once_on_attached_workers() {
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
     service.process.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_built_with_save_component_is_what_the_service_takes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let saved = dir.path().join("user.wasm");
+    let crate_dir = crate::harness::root().join("tests/fixtures/guest");
+    let run = crate::harness::locust(&[
+        "-f",
+        crate_dir.to_str().expect("utf-8"),
+        "--save-component",
+        saved.to_str().expect("utf-8"),
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bytes = std::fs::read(&saved).expect("the saved component");
+    let hash = sha256_hex_bytes(&bytes);
+    assert!(run.stdout.contains(&hash), "{}", run.stdout);
+    let service = Service::start(
+        dir.path(),
+        &[TenantSpec {
+            name: "builder",
+            token: "t",
+            extra: String::new(),
+        }],
+    )
+    .await;
+    let (status, component) = service.upload("t", bytes).await;
+    assert_eq!(status, 201, "{component}");
+    assert_eq!(component["id"], hash);
+    let (status, again) = service
+        .upload("t", std::fs::read(&saved).expect("bytes"))
+        .await;
+    assert_eq!(
+        (status, &again["id"]),
+        (201, &component["id"]),
+        "the same bytes, the same record"
+    );
+    let (_, list) = service.call("GET", "/components", "t", None).await;
+    assert_eq!(list["components"].as_array().map(Vec::len), Some(1));
+    let (status, _) = service
+        .call("DELETE", &format!("/components/{hash}"), "t", None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = service
+        .call("DELETE", &format!("/components/{hash}"), "t", None)
+        .await;
+    assert_eq!(status, 404);
+    service.process.stop().await;
+}
+
+fn sha256_hex_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

@@ -347,6 +347,15 @@ pub struct Options {
     #[arg(short = 'l', long, help_heading = "Other options")]
     pub list: bool,
 
+    /// Write the component -f names (built first if it is a crate or a locustfile, plugins
+    /// plugged in) to this file and exit: what `locust serve` takes as an upload.
+    #[arg(
+        long = "save-component",
+        value_name = "FILE",
+        help_heading = "WebAssembly options"
+    )]
+    pub save_component: Option<PathBuf>,
+
     /// Serve a demo target on 127.0.0.1 (the quick start's routes) and test it, unless --host is given.
     #[arg(long, env = "LOCUST_DEMO", help_heading = "WebAssembly options")]
     pub demo: bool,
@@ -405,7 +414,7 @@ pub enum Role {
 }
 
 /// What the command is asked to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Run a test.
     Run,
@@ -416,6 +425,8 @@ pub enum Action {
         /// As JSON.
         json: bool,
     },
+    /// Write the loaded component to this file (`--save-component`).
+    SaveComponent(PathBuf),
 }
 
 /// The CSV files of a run.
@@ -518,6 +529,8 @@ impl Options {
             }
         } else if self.list {
             Action::List
+        } else if let Some(path) = &self.save_component {
+            Action::SaveComponent(path.clone())
         } else {
             Action::Run
         };
