@@ -4,7 +4,8 @@
 //! A run loads a component ([`component`]), turns its description into a [`scenario`] (task
 //! trees, weights, tags), spawns users at the requested rate ([`runner`]), drives each user's
 //! task loop ([`user`]) with the host's HTTP client ([`http`]), and records [`stats`] that the
-//! console prints. The `locust` binary is a thin layer over this library.
+//! console prints. The `locust` binary is a thin layer over this library; [`serve`] is the
+//! shared multi-tenant service (`locust serve`).
 
 pub mod component;
 pub mod config;
