@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::cpu::{CPU_WARNING_PERCENT, CpuMeter};
@@ -159,7 +159,8 @@ fn lock(mutex: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn digest(text: &str) -> [u8; 32] {
+/// SHA-256 of a token, as masters and the service's worker port compare them.
+pub fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
@@ -172,7 +173,8 @@ pub struct Master {
     hooks: Option<GuestHooks>,
     inner: Mutex<Inner>,
     changes: watch::Sender<()>,
-    address: SocketAddr,
+    /// Where it listens, once bound (unset for a master adopted by the shared service).
+    address: std::sync::OnceLock<SocketAddr>,
     /// Adopted from a shared service's worker pool instead of listening.
     pooled: bool,
 }
@@ -233,40 +235,21 @@ impl Master {
         stats: Stats,
         hooks: Option<GuestHooks>,
     ) -> anyhow::Result<Arc<Self>> {
-        let host = if plan.bind_host == "*" {
-            "0.0.0.0"
-        } else {
-            plan.bind_host.as_str()
-        };
-        let listener = tokio::net::TcpListener::bind((host, plan.bind_port))
-            .await
-            .with_context(|| {
-                format!(
-                    "could not listen for workers on {}:{} (choose another --master-bind-port, or stop what uses it)",
-                    plan.bind_host, plan.bind_port
-                )
-            })?;
-        let address = listener.local_addr().context("reading the bound address")?;
         let tls = match &plan.tls {
             Some((cert, key)) => Some(tls_config(cert, key)?),
             None => None,
         };
-        let (connections, mut incoming) = mpsc::channel::<Connection>(16);
-        tokio::spawn(async move {
-            if let Err(error) = transport::serve(listener, connections, tls).await {
-                tracing::error!(target: "locust.runners", "the worker link stopped: {error}");
-            }
-        });
-        let master = Self::new(plan, setup, stats, hooks, address, false);
-        let accepting = Arc::downgrade(&master);
-        tokio::spawn(async move {
-            while let Some(connection) = incoming.recv().await {
-                let Some(master) = accepting.upgrade() else {
-                    return;
-                };
-                tokio::spawn(master.serve_connection(connection));
-            }
-        });
+        // The listener hands connections to the master, so the master comes first.
+        let master = Self::new(plan, setup, stats, hooks, false);
+        let address = transport::listen_for_workers(
+            &plan.bind_host,
+            plan.bind_port,
+            tls,
+            Arc::downgrade(&master),
+            Self::serve_connection,
+        )
+        .await?;
+        let _ = master.address.set(address);
         tokio::spawn(Self::watch_liveness(Arc::downgrade(&master)));
         tracing::info!(target: "locust.main", "Waiting for workers on {address}");
         Ok(master)
@@ -277,7 +260,6 @@ impl Master {
         setup: MasterSetup,
         stats: Stats,
         hooks: Option<GuestHooks>,
-        address: SocketAddr,
         pooled: bool,
     ) -> Arc<Self> {
         let (changes, _) = watch::channel(());
@@ -296,7 +278,7 @@ impl Master {
                 next_connection: 0,
             }),
             changes,
-            address,
+            address: std::sync::OnceLock::new(),
             pooled,
         })
     }
@@ -310,8 +292,7 @@ impl Master {
         hooks: Option<GuestHooks>,
         workers: Vec<Adopted>,
     ) -> Arc<Self> {
-        let address = SocketAddr::from(([0, 0, 0, 0], 0));
-        let master = Self::new(plan, setup, stats, hooks, address, true);
+        let master = Self::new(plan, setup, stats, hooks, true);
         for Adopted { connection, hello } in workers {
             tokio::spawn(master.clone().serve_hello(connection, hello));
         }
@@ -322,6 +303,9 @@ impl Master {
     /// The address workers connect to.
     pub fn address(&self) -> SocketAddr {
         self.address
+            .get()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Workers connected and not missing.

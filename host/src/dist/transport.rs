@@ -173,6 +173,48 @@ pub async fn serve(
         .await
 }
 
+/// Bind the worker port `host:port` (`*` for every interface), serve it in the background, and
+/// hand each new worker stream to `accept` with `owner`, as long as `owner` lives. Returns the
+/// bound address.
+pub async fn listen_for_workers<T, F, Fut>(
+    host: &str,
+    port: u16,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    owner: std::sync::Weak<T>,
+    accept: F,
+) -> anyhow::Result<SocketAddr>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>, Connection) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use anyhow::Context as _;
+    let bind = if host == "*" { "0.0.0.0" } else { host };
+    let listener = tokio::net::TcpListener::bind((bind, port))
+        .await
+        .with_context(|| {
+            format!(
+                "could not listen for workers on {host}:{port} (choose another --master-bind-port, or stop what uses it)"
+            )
+        })?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    let (connections, mut incoming) = mpsc::channel::<Connection>(16);
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, connections, tls).await {
+            tracing::error!(target: "locust.runners", "the worker link stopped: {error}");
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(connection) = incoming.recv().await {
+            let Some(owner) = owner.upgrade() else {
+                return;
+            };
+            tokio::spawn(accept(owner, connection));
+        }
+    });
+    Ok(address)
+}
+
 /// A worker's side of the stream.
 pub struct WorkerStream {
     /// Frames to the master.

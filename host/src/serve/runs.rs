@@ -895,7 +895,7 @@ impl Service {
             user_count: live
                 .as_ref()
                 .and_then(|live| live.view.get())
-                .map(|view| view.report()["user_count"].as_u64().unwrap_or(0)),
+                .map(MountedWebUi::user_count),
             record,
         }
     }

@@ -456,15 +456,28 @@ impl Store {
 
     /// A tenant's components, newest first.
     pub fn components(&self, tenant: &str) -> Result<Vec<ComponentRecord>, StoreError> {
+        self.query_components(tenant, None)
+    }
+
+    /// One of a tenant's components.
+    pub fn component(&self, tenant: &str, id: &str) -> Result<Option<ComponentRecord>, StoreError> {
+        Ok(self.query_components(tenant, Some(id))?.pop())
+    }
+
+    fn query_components(
+        &self,
+        tenant: &str,
+        id: Option<&str>,
+    ) -> Result<Vec<ComponentRecord>, StoreError> {
         let connection = lock(&self.connection);
         let mut statement = connection
             .prepare(
                 "SELECT id, size, created, description FROM components WHERE tenant = ?1 \
-                 ORDER BY created DESC, id",
+                 AND (?2 IS NULL OR id = ?2) ORDER BY created DESC, id",
             )
             .map_err(self.database())?;
         statement
-            .query_map([tenant], |row| {
+            .query_map(params![tenant, id], |row| {
                 let description: String = row.get(3)?;
                 Ok(ComponentRecord {
                     id: row.get(0)?,
@@ -475,14 +488,6 @@ impl Store {
             })
             .and_then(Iterator::collect)
             .map_err(self.database())
-    }
-
-    /// One of a tenant's components.
-    pub fn component(&self, tenant: &str, id: &str) -> Result<Option<ComponentRecord>, StoreError> {
-        Ok(self
-            .components(tenant)?
-            .into_iter()
-            .find(|component| component.id == id))
     }
 
     /// Forget a tenant's component; false when it has none by that id.

@@ -6,14 +6,12 @@
 //! with its own component, limits and statistics.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::dist::master::{Adopted, HEARTBEAT_INTERVAL, read_hello, refuse};
+use crate::dist::master::{Adopted, HEARTBEAT_INTERVAL, digest, read_hello, refuse};
 use crate::dist::protocol::{Heartbeat, Message};
 use crate::dist::transport::{self, Connection, WireFrame};
 
@@ -33,44 +31,31 @@ pub struct WorkerPool {
     waiting: Mutex<Vec<Waiting>>,
     next: Mutex<u64>,
     token: Option<[u8; 32]>,
-    address: SocketAddr,
+    address: OnceLock<SocketAddr>,
 }
 
 impl WorkerPool {
     /// Listen for workers on `host:port`; with `token`, workers must present it.
     pub async fn listen(host: &str, port: u16, token: Option<&str>) -> anyhow::Result<Arc<Self>> {
-        let bind = if host == "*" { "0.0.0.0" } else { host };
-        let listener = tokio::net::TcpListener::bind((bind, port))
-            .await
-            .with_context(|| format!("could not listen for workers on {host}:{port} (choose another --master-bind-port)"))?;
-        let address = listener.local_addr()?;
-        let (connections, mut incoming) = mpsc::channel::<Connection>(16);
-        tokio::spawn(async move {
-            if let Err(error) = transport::serve(listener, connections, None).await {
-                tracing::error!(target: "locust.serve", "the worker port stopped: {error}");
-            }
-        });
         let pool = Arc::new(Self {
             waiting: Mutex::new(Vec::new()),
             next: Mutex::new(0),
-            token: token.map(|token| Sha256::digest(token.as_bytes()).into()),
-            address,
+            token: token.map(digest),
+            address: OnceLock::new(),
         });
-        let accepting = Arc::downgrade(&pool);
-        tokio::spawn(async move {
-            while let Some(connection) = incoming.recv().await {
-                let Some(pool) = accepting.upgrade() else {
-                    return;
-                };
-                tokio::spawn(pool.greet(connection));
-            }
-        });
+        let address =
+            transport::listen_for_workers(host, port, None, Arc::downgrade(&pool), Self::greet)
+                .await?;
+        let _ = pool.address.set(address);
         Ok(pool)
     }
 
     /// The address workers connect to.
     pub fn address(&self) -> SocketAddr {
         self.address
+            .get()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Workers waiting now.
@@ -94,10 +79,7 @@ impl WorkerPool {
             return refuse(&connection.outbound, &peer, &who, &error.to_string()).await;
         }
         if let Some(expected) = &self.token {
-            let given: Option<[u8; 32]> = hello
-                .token
-                .as_deref()
-                .map(|token| Sha256::digest(token.as_bytes()).into());
+            let given = hello.token.as_deref().map(digest);
             if given.as_ref() != Some(expected) {
                 let reason = "wrong or missing master token; start the worker with the service's --master-token";
                 return refuse(&connection.outbound, &peer, &who, reason).await;

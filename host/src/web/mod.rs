@@ -90,6 +90,11 @@ impl MountedWebUi {
         api::report_of(&self.state)
     }
 
+    /// Users alive now.
+    pub fn user_count(&self) -> u64 {
+        self.state.session.user_count()
+    }
+
     /// What `GET /exceptions` answers now.
     pub fn exceptions(&self) -> serde_json::Value {
         self.state.session.stats().read(api::exceptions_of)
