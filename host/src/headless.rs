@@ -18,6 +18,7 @@ use crate::scenario::Scenario;
 use crate::session::{SessionParts, TestSession};
 use crate::stats;
 use crate::stats::csv::CsvWriter;
+use crate::test_plan::TestPlan;
 
 /// How often the console table is printed.
 const CONSOLE_INTERVAL: Duration = Duration::from_secs(2);
@@ -32,6 +33,8 @@ pub struct Loaded {
     pub description: Description,
     /// The listener plugins.
     pub listeners: Vec<ListenerPlugin>,
+    /// The test plan the component declared (k6's `options`), checked.
+    pub plan: Option<TestPlan>,
 }
 
 /// Load a component with its plugins and read its description.
@@ -47,8 +50,8 @@ pub async fn load(path: &Path, plugins: &[PathBuf], limits: GuestLimits) -> anyh
             .await
             .context("loading the component")??;
     let component = Arc::new(component);
-    let mut description = component
-        .describe()
+    let (mut description, plan) = component
+        .describe_with_plan()
         .await
         .map_err(|error| anyhow!("{}: {error}", path.display()))?;
     for info in infos {
@@ -73,6 +76,7 @@ pub async fn load(path: &Path, plugins: &[PathBuf], limits: GuestLimits) -> anyh
         component,
         description,
         listeners,
+        plan,
     })
 }
 
@@ -191,6 +195,115 @@ impl CsvOutput {
     }
 }
 
+/// The most a test of iterations runs when nothing else bounds it (k6's `maxDuration`).
+const ITERATIONS_MAX_DURATION: Duration = Duration::from_secs(600);
+/// How often thresholds marked abort-on-fail are evaluated while the test runs.
+const ABORT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// The exit code of a test whose thresholds failed (k6's).
+pub const THRESHOLDS_FAILED_EXIT: u8 = 99;
+
+/// Merge the component's own plan into the run's: what the command line, environment or
+/// config file gave wins; the rest comes from the plan. Returns the plan the session runs.
+fn apply_plan(run: &mut RunPlan, mut own: TestPlan) -> TestPlan {
+    if !run.given.users
+        && let Some(users) = own.users
+    {
+        run.users = users;
+    }
+    if !run.given.stop_timeout
+        && let Some(timeout) = own.stop_timeout
+    {
+        run.stop_timeout = timeout;
+    }
+    if run.given.run_time {
+        // A duration on the command line replaces the script's ramp and iterations, as k6's
+        // --duration does.
+        own.stages.clear();
+        own.iterations = None;
+    } else {
+        let bounded = own.run_time.is_some() || !own.stages.is_empty();
+        if run.headless && !bounded && own.iterations.is_none() {
+            // Nothing says how long: one iteration, as k6 runs a script without options.
+            own.iterations = Some(1);
+        }
+        run.run_time = own.run_time.or_else(|| {
+            if !own.stages.is_empty() {
+                Some(own.stages_duration())
+            } else if own.iterations.is_some() {
+                Some(ITERATIONS_MAX_DURATION)
+            } else {
+                None
+            }
+        });
+    }
+    if run.given.users {
+        own.stages.clear();
+    }
+    own
+}
+
+/// Print each threshold's verdict; the exit code they decide (0 or 99).
+fn judge(plan: &TestPlan, summary: &stats::RequestStats, seconds: f64) -> u8 {
+    if plan.thresholds.is_empty() {
+        return 0;
+    }
+    let verdicts = plan.evaluate(summary, seconds);
+    let mut text = String::from("Thresholds:\n");
+    for verdict in &verdicts {
+        text.push_str(&format!("    {verdict}\n"));
+    }
+    print(&text);
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|verdict| !verdict.passed)
+        .map(|verdict| verdict.label.as_str())
+        .collect();
+    if failed.is_empty() {
+        return 0;
+    }
+    tracing::error!(target: "locust.main", "thresholds failed: {}", failed.join("; "));
+    THRESHOLDS_FAILED_EXIT
+}
+
+/// Resolves when the running test's iterations are all handed out, or a threshold marked
+/// abort-on-fail fails; never without a plan.
+async fn plan_ends(session: &TestSession, began: std::time::Instant) -> String {
+    let Some(plan) = session.plan().cloned() else {
+        return std::future::pending().await;
+    };
+    let budget = session.iteration_budget();
+    let iterations = async {
+        match &budget {
+            Some(budget) => budget.exhausted().await,
+            None => std::future::pending().await,
+        }
+    };
+    let aborts = async {
+        if !plan
+            .thresholds
+            .iter()
+            .any(|threshold| threshold.abort_on_fail)
+        {
+            return std::future::pending().await;
+        }
+        let mut ticks = tokio::time::interval(ABORT_CHECK_INTERVAL);
+        loop {
+            ticks.tick().await;
+            let snapshot = session.stats().snapshot();
+            if let Some(verdict) = plan.aborts(&snapshot, began.elapsed().as_secs_f64()) {
+                return verdict;
+            }
+        }
+    };
+    tokio::select! {
+        () = iterations => format!(
+            "All {} iterations started. Stopping Locust.",
+            plan.iterations.unwrap_or_default()
+        ),
+        verdict = aborts => format!("Threshold failed ({verdict}), aborting the test."),
+    }
+}
+
 /// Run `plan` headless; returns the process exit code.
 pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     if let Some(bundle) = &plan.ca_bundle {
@@ -228,10 +341,34 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         None => plan.limits,
     };
     let Loaded {
-        component,
+        mut component,
         description,
         listeners,
+        plan: own_plan,
     } = load(&plan.locustfile, &plan.plugins, limits).await?;
+    let own_plan = own_plan.map(|own| apply_plan(&mut plan, own));
+    if master.is_none()
+        && let Some(peak) = own_plan.as_ref().and_then(TestPlan::peak_users)
+    {
+        // The pool was sized from the command line; the script asks for more at its peak.
+        let wanted = u32::try_from(peak.saturating_add(crate::config::SPARE_INSTANCES))
+            .map_err(|_| anyhow!("{peak} users is more than this host can run"))?;
+        if wanted > limits.max_instances {
+            let limits = GuestLimits {
+                max_instances: wanted,
+                ..limits
+            };
+            let bytes = component.bytes().to_vec();
+            let owned = plan.locustfile.clone();
+            component = Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    TestComponent::from_bytes(&bytes, &owned, limits)
+                })
+                .await
+                .context("loading the component")??,
+            );
+        }
+    }
     let scenario = Scenario::from_description(description)
         .map_err(|error| anyhow!("{}: {error}", plan.locustfile.display()))?;
     let options: ComponentOptions = Arc::new(plan.component_options.clone());
@@ -297,6 +434,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             listeners,
             master: master.clone(),
             adopted: Vec::new(),
+            plan: own_plan.clone().map(Arc::new),
         },
         events,
     )
@@ -315,6 +453,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             }
         })
     });
+    let mut began = std::time::Instant::now();
     if plan.headless {
         if let (Some(master), Some(expected)) = (session.master(), &master) {
             let wanted = expected.expect_workers as usize;
@@ -328,6 +467,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             }
         }
         // Starting runs the test_start hook, which a signal may cut short.
+        began = std::time::Instant::now();
         let start = session.start(plan.users, plan.spawn_rate, None, plan.step_load);
         let started = tokio::select! {
             started = start => {
@@ -351,6 +491,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             };
             tokio::select! {
                 _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
+                message = plan_ends(&session, began) => tracing::info!(target: "locust.main", "{message}"),
                 signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
             }
         }
@@ -396,12 +537,16 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     print(&stats::render_percentiles(&summary));
     print(&stats::render_error_report(&summary));
     print(&stats::render_user_errors(&summary));
-    let code = match cut_short {
+    let elapsed = began.elapsed().as_secs_f64();
+    let judged = own_plan.as_ref().map(|own| judge(own, &summary, elapsed));
+    let code = match (cut_short, judged) {
         // As shells report a process ended by the signal: 128 + its number.
-        Some("SIGTERM") => 143,
-        Some(_) => 130,
-        None if summary.error_count() > 0 => plan.exit_code_on_error,
-        None => 0,
+        (Some("SIGTERM"), _) => 143,
+        (Some(_), _) => 130,
+        // A script with its own plan is judged by its thresholds, as k6 judges it.
+        (None, Some(code)) => code,
+        (None, None) if summary.error_count() > 0 => plan.exit_code_on_error,
+        (None, None) => 0,
     };
     tracing::info!(target: "locust.main", "Shutting down (exit code {code}), bye.");
     events.fire_quitting();

@@ -102,9 +102,15 @@ pub struct GuestHooks {
     /// The hook abandoned past its deadline, which the instance may still be running.
     abandoned: Arc<Mutex<Option<String>>>,
     queue: Arc<ListenerQueue>,
+    run: Arc<crate::test_plan::RunShared>,
 }
 
 impl GuestHooks {
+    /// What the hooks share with the session's users (the `test-start` hook's data).
+    pub fn run_shared(&self) -> &Arc<crate::test_plan::RunShared> {
+        &self.run
+    }
+
     /// Start the hooks instance of `component` if it declared any hook; each call to a hook
     /// may take up to `deadline`. Requests its hooks make are recorded in `stats` but not
     /// passed to request listeners.
@@ -115,6 +121,7 @@ impl GuestHooks {
         host: Option<Arc<str>>,
         options: ComponentOptions,
         grants: Arc<crate::grants::Grants>,
+        run: Arc<crate::test_plan::RunShared>,
         deadline: Duration,
     ) -> Result<Option<Self>, String> {
         if declared == HookSet::empty() {
@@ -127,6 +134,7 @@ impl GuestHooks {
             class: Arc::from("hooks"),
             options,
             grants,
+            run: run.clone(),
         };
         let reporter = Reporter {
             stats,
@@ -148,6 +156,7 @@ impl GuestHooks {
             deadline,
             abandoned: Arc::default(),
             queue,
+            run,
         }))
     }
 

@@ -29,6 +29,7 @@ pub mod session;
 pub mod signal;
 pub mod spawn_rate;
 pub mod stats;
+pub mod test_plan;
 pub mod timespan;
 pub mod user;
 pub mod wait;

@@ -158,6 +158,7 @@ impl Spawner {
             class: Arc::from(class.name.as_str()),
             options: self.environment.options.clone(),
             grants: self.environment.grants.clone(),
+            run: self.environment.run.clone(),
         };
         self.shared.user_count.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.spawned)[class_index] += 1;

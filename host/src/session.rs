@@ -56,6 +56,9 @@ pub struct SessionParts {
     /// Workers handed over by the shared service: with `master`, the master adopts these
     /// instead of listening for workers.
     pub adopted: Vec<crate::dist::master::Adopted>,
+    /// The component's own plan (k6's `options`): each test ramps through its stages and
+    /// ends when its iterations are done.
+    pub plan: Option<Arc<crate::test_plan::TestPlan>>,
 }
 
 /// What runs the users of one test: a local runner, or the master of the workers.
@@ -133,6 +136,10 @@ pub struct TestSession {
     /// The workers' master, in a distributed run.
     master: Option<Arc<Master>>,
     finished: Mutex<RunnerState>,
+    /// What the users share with the hooks: the `test-start` data, the iteration budget.
+    run_shared: Arc<crate::test_plan::RunShared>,
+    /// The component's own plan (k6's `options`): its stages and iterations.
+    plan: Option<Arc<crate::test_plan::TestPlan>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -200,11 +207,45 @@ async fn ramp_up(
     }
 }
 
+/// Ramp through the plan's `stages` from `start` users: the target is recomputed every
+/// second and the users it adds start spread over that second; the test stays at the last
+/// stage's target once the stages are over (the run time ends it).
+async fn ramp_stages(
+    runner: Runner,
+    start: u64,
+    stages: Vec<crate::test_plan::Stage>,
+    spawned: SpawnedHandler,
+) {
+    let began = tokio::time::Instant::now();
+    let mut current = None;
+    loop {
+        let elapsed = began.elapsed();
+        let target = crate::test_plan::ramp_target(start, &stages, elapsed)
+            .unwrap_or_else(|| stages.last().map_or(start, |stage| stage.target));
+        if current != Some(target) {
+            let change = target.abs_diff(current.unwrap_or(0)).max(1);
+            runner
+                .start(target, change as f64, spawned.callback())
+                .await;
+            current = Some(target);
+        }
+        if elapsed >= stages.iter().map(|stage| stage.duration).sum::<Duration>() {
+            tracing::info!(target: "locust.runners", "All stages done: {target} users");
+            return;
+        }
+        tokio::time::sleep(STAGE_TICK).await;
+    }
+}
+
+/// How often a staged ramp recomputes its target.
+const STAGE_TICK: Duration = Duration::from_secs(1);
+
 impl TestSession {
     /// Start the component's hooks (running `init`) and make a session ready to start tests.
     pub async fn prepare(mut parts: SessionParts, events: Events) -> anyhow::Result<Arc<Self>> {
         let stats = Stats::with_name_limit(parts.max_request_names);
         let classes = parts.classes;
+        let run = Arc::new(crate::test_plan::RunShared::default());
         let grants = Grants::for_run(&parts.allow_hosts, parts.host.as_deref(), &classes).await;
         let hooks = GuestHooks::start(
             parts.component.clone(),
@@ -213,6 +254,7 @@ impl TestSession {
             parts.host.as_deref().map(Arc::from),
             parts.options.clone(),
             grants,
+            run.clone(),
             parts.hook_timeout,
         )
         .await
@@ -283,7 +325,19 @@ impl TestSession {
             current: Mutex::new(None),
             master,
             finished: Mutex::new(RunnerState::Ready),
+            run_shared: run,
+            plan: parts.plan,
         }))
+    }
+
+    /// The iteration budget of the running test, when the component's plan has one.
+    pub fn iteration_budget(&self) -> Option<Arc<crate::test_plan::Budget>> {
+        self.run_shared.budget()
+    }
+
+    /// The component's own plan, if it declared one.
+    pub fn plan(&self) -> Option<&Arc<crate::test_plan::TestPlan>> {
+        self.plan.as_ref()
     }
 
     /// The workers' master, in a distributed run.
@@ -355,6 +409,14 @@ impl TestSession {
                     .to_owned(),
             );
         }
+        if let (Some(_), Some(plan)) = (&self.master, &self.plan)
+            && plan.iterations.is_some()
+        {
+            return Err(
+                "the script's iterations are counted in one process: run it without --master, or give it a duration instead"
+                    .to_owned(),
+            );
+        }
         let capacity = self.capacity();
         if users > capacity {
             return Err(format!(
@@ -418,6 +480,7 @@ impl TestSession {
                     options: self.options.clone(),
                     grants: Grants::for_run(&self.allow_hosts, host.as_deref(), &self.classes)
                         .await,
+                    run: self.run_shared.clone(),
                 });
                 Runner::Local(Arc::new(LocalRunner::new(
                     environment,
@@ -431,14 +494,22 @@ impl TestSession {
         if let Some(hooks) = &self.hooks {
             hooks.open_listener();
         }
+        let plan = self.plan.as_deref();
+        self.run_shared
+            .start_budget(plan.and_then(|plan| plan.iterations));
         self.call_logged(Hook::TestStart).await;
-        let ramp = tokio::spawn(ramp_up(
-            runner.clone(),
-            users,
-            spawn_rate,
-            step_load,
-            handler,
-        ));
+        let stages = plan.map(|plan| plan.stages.clone()).unwrap_or_default();
+        let ramp = if stages.is_empty() {
+            tokio::spawn(ramp_up(
+                runner.clone(),
+                users,
+                spawn_rate,
+                step_load,
+                handler,
+            ))
+        } else {
+            tokio::spawn(ramp_stages(runner.clone(), users, stages, handler))
+        };
         *lock(&self.current) = Some(runner.clone());
         *run = Some(ActiveRun { runner, ramp });
         Ok(())

@@ -42,6 +42,8 @@ pub struct UserEnvironment {
     pub options: crate::component::ComponentOptions,
     /// The hosts users may reach.
     pub grants: Arc<crate::grants::Grants>,
+    /// What the session's users share: the `test-start` hook's data, the iteration budget.
+    pub run: Arc<crate::test_plan::RunShared>,
 }
 
 /// Whether the user has been told to stop (at any level).
@@ -107,7 +109,8 @@ pub async fn run_user(
             Some(Err(error)) => Life::Crashed(error),
             Some(Ok(())) => {
                 let reporter = &environment.reporter;
-                live(&mut instance, &class, reporter, &mut rng, &signals).await
+                let run = &environment.run;
+                live(&mut instance, &class, reporter, run, &mut rng, &signals).await
             }
         };
         match life {
@@ -150,6 +153,7 @@ async fn live(
     instance: &mut GuestInstance,
     class: &UserClassPlan,
     reporter: &Reporter,
+    run: &crate::test_plan::RunShared,
     rng: &mut SmallRng,
     signals: &Signals,
 ) -> Life {
@@ -213,6 +217,10 @@ async fn live(
                 }
             }
         } else {
+            if !run.take_iteration() {
+                // The test's iterations are all handed out: this user is done.
+                break;
+            }
             match signals
                 .unless(Signal::Abandon, instance.run_task(node))
                 .await

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::bindings::{context, events, log, types};
+use super::bindings::{context, events, log, test_plan, types};
 use super::state::UserState;
 use crate::events::RequestEvent;
 
@@ -56,5 +56,39 @@ impl context::Host for UserState {
 
     async fn get_option(&mut self, name: String) -> Option<String> {
         self.identity.options.get(&name).cloned()
+    }
+
+    async fn sleep(&mut self, seconds: f64) {
+        // At most a day: a pause past that is a mistake, and must not overflow the timer.
+        let pause = Duration::try_from_secs_f64(seconds.clamp(0.0, 86_400.0)).unwrap_or_default();
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+impl test_plan::Host for UserState {
+    async fn declare(&mut self, plan: test_plan::Plan) {
+        if self.describing && self.declared_plan.is_none() {
+            self.declared_plan = Some(plan);
+        }
+    }
+
+    async fn share(&mut self, data: String) {
+        // Only the hooks instance (id 0 with a run) shares; users read.
+        if self.identity.id != 0 {
+            tracing::warn!(target: "locust.user", class = &*self.identity.class, "test-plan.share is for the test-start hook; a user's call does nothing");
+            return;
+        }
+        if data.len() > crate::test_plan::MAX_SHARED_BYTES {
+            tracing::error!(target: "locust.user", "the data test-start shares is {} bytes, more than {} MiB: users get none", data.len(), crate::test_plan::MAX_SHARED_BYTES >> 20);
+            self.identity.run.set_setup_data(None);
+            return;
+        }
+        self.identity.run.set_setup_data(Some(data.into()));
+    }
+
+    async fn shared(&mut self) -> Option<String> {
+        self.identity.run.setup_data().map(|data| data.to_string())
     }
 }

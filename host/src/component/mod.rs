@@ -21,10 +21,12 @@ mod function_cache;
 mod guest_imports;
 mod guest_output;
 mod http_import;
+pub mod javascript;
 mod lookup;
 pub mod plugins;
 pub mod python;
 mod responses;
+mod source_cache;
 mod state;
 mod wasi_http;
 
@@ -35,6 +37,8 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 pub use bindings::PluginInfo;
+/// The WIT `test-plan` types, as a guest declares them.
+pub use bindings::test_plan as declared_plan;
 pub use bindings::types::{
     Description, HookSet, NodeKind, OptionSpec, RequestRecord, TaskError, TaskNode, TaskOutcome,
     UserClass as ClassDescription, WaitPolicy,
@@ -119,6 +123,14 @@ pub enum LoadError {
         /// The locustfile.
         path: PathBuf,
         /// The Python traceback.
+        error: String,
+    },
+    /// A JavaScript script could not be bundled or built into a component.
+    #[error("{path} could not be built into a component:\n{error}")]
+    Script {
+        /// The script.
+        path: PathBuf,
+        /// What esbuild or componentize-js said.
         error: String,
     },
     /// A `--plugin` could not be used.
@@ -306,6 +318,7 @@ impl ListenerPlugin {
             class: class.clone(),
             options,
             grants: grants.clone(),
+            run: std::sync::Arc::default(),
         };
         let state = unrecorded_state(identity, self.limits.memory_bytes);
         let mut store = new_store(&self.engine, state, &self.limits)?;
@@ -598,6 +611,8 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
     }
     let wasm = if python::is_python(path) {
         python::build_locustfile(path)?
+    } else if javascript::is_javascript(path) {
+        javascript::build_script(path)?
     } else if path.is_dir() {
         build::build_guest_crate(path)?
     } else {
@@ -669,15 +684,36 @@ impl TestComponent {
 
     /// Read the component's description, in an instance of its own.
     pub async fn describe(&self) -> Result<Description, String> {
-        let state = unrecorded_state(UserIdentity::offline("describe"), self.limits.memory_bytes);
+        self.describe_with_plan()
+            .await
+            .map(|(description, _)| description)
+    }
+
+    /// Read the component's description and the test plan it declares while describing
+    /// itself (k6's `options`), checked.
+    pub async fn describe_with_plan(
+        &self,
+    ) -> Result<(Description, Option<crate::test_plan::TestPlan>), String> {
+        let mut state =
+            unrecorded_state(UserIdentity::offline("describe"), self.limits.memory_bytes);
+        state.describing = true;
         let mut instance = self
             .instantiate(state)
             .await
             .map_err(|error| error.to_string())?;
-        instance
+        let description = instance
             .describe()
             .await
-            .map_err(|error| format!("describe() failed: {error}"))
+            .map_err(|error| format!("describe() failed: {error}"))?;
+        let plan = instance
+            .store
+            .data_mut()
+            .declared_plan
+            .take()
+            .map(crate::test_plan::TestPlan::from_wit)
+            .transpose()
+            .map_err(|error| error.to_string())?;
+        Ok((description, plan))
     }
 
     /// A fresh instance whose store holds `state`.

@@ -8,14 +8,13 @@
 //! folder), and the distributions installed in the tool's site-packages. A hit costs a walk of
 //! those folders, one `python3 -c` and no build.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
 use super::LoadError;
-use crate::files;
+use super::source_cache::{Workspace, cached_build, hash_entry, hash_folder};
 
 /// The componentize-py release the SDK is built and tested with.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -58,19 +57,6 @@ const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/locu
 /// The module componentize-py builds from: it imports the locustfile (at build time) and
 /// names the classes that implement the exported interfaces.
 const ENTRY_MODULE: &str = "locust_entry";
-
-/// Folders never part of a locustfile project.
-const SKIPPED_FOLDERS: &[&str] = &[
-    "__pycache__",
-    "node_modules",
-    "target",
-    "venv",
-    "site-packages",
-];
-/// Most bytes of project files to hash and bundle.
-const MAX_PROJECT_BYTES: u64 = 64 << 20;
-/// Most project files.
-const MAX_PROJECT_FILES: usize = 5_000;
 
 /// Whether `path` names a Python locustfile: a `.py` file, or a directory with a
 /// `locustfile.py` and no `Cargo.toml`.
@@ -140,34 +126,12 @@ pub fn build_locustfile_with(path: &Path, imports: &[PluginImport]) -> Result<Pa
         }
     }
     for folder in std::iter::once(&project).chain(&search_path) {
-        hash_folder(&mut key, folder)?;
+        hash_folder(&mut key, folder, "locustfile", &[".pyc"])?;
     }
     for package in tool.installed_packages() {
         hash_entry(&mut key, "installed", package.as_bytes());
     }
-    let key = format!("{:x}", key.finalize());
-    let cache = files::cache_folder("python").ok_or_else(|| {
-        LoadError::Setup(
-            "no cache folder for the built component: set HOME or XDG_CACHE_HOME".to_owned(),
-        )
-    })?;
-    std::fs::create_dir_all(&cache).map_err(|error| {
-        LoadError::Setup(format!("could not create {}: {error}", cache.display()))
-    })?;
-    let component = cache.join(format!("{key}.wasm"));
-    if component.is_file() {
-        return Ok(component);
-    }
-    // One build per component at a time: others wait, then find it cached.
-    let lock = File::create(cache.join(format!("{key}.lock")))
-        .and_then(|lock| lock.lock().map(|()| lock))
-        .map_err(|error| {
-            LoadError::Setup(format!(
-                "could not lock the build of {}: {error}",
-                file.display()
-            ))
-        })?;
-    if !component.is_file() {
+    cached_build("python", key, &file, |component| {
         build(
             &tool,
             &file,
@@ -175,12 +139,9 @@ pub fn build_locustfile_with(path: &Path, imports: &[PluginImport]) -> Result<Pa
             &project,
             &search_path,
             imports,
-            &component,
-        )?;
-    }
-    drop(lock);
-    let _ = std::fs::remove_file(cache.join(format!("{key}.lock")));
-    Ok(component)
+            component,
+        )
+    })
 }
 
 /// The locustfile's module name: its file name without `.py`, a Python identifier that does
@@ -219,63 +180,6 @@ fn python_path() -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn hash_entry(key: &mut Sha256, name: &str, content: &[u8]) {
-    key.update((name.len() as u64).to_le_bytes());
-    key.update(name.as_bytes());
-    key.update((content.len() as u64).to_le_bytes());
-    key.update(content);
-}
-
-/// Hash every file under `folder` (sorted, hidden and tool folders skipped) into `key`.
-fn hash_folder(key: &mut Sha256, folder: &Path) -> Result<(), LoadError> {
-    let mut pending = vec![folder.to_owned()];
-    let (mut count, mut bytes) = (0usize, 0u64);
-    let too_big = || LoadError::NotAComponent {
-        path: folder.to_owned(),
-        reason: format!(
-            "the locustfile's folder is bundled into the component, and this one holds more \
-                 than {MAX_PROJECT_FILES} files or {} MiB; put the locustfile and its modules in \
-                 a folder of their own",
-            MAX_PROJECT_BYTES >> 20
-        ),
-    };
-    key.update(folder.as_os_str().as_encoded_bytes());
-    while let Some(dir) = pending.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|error| {
-                LoadError::Setup(format!("could not read {}: {error}", dir.display()))
-            })?
-            .filter_map(Result::ok)
-            .collect();
-        entries.sort_by_key(|entry| entry.file_name());
-        for entry in entries {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if !name.starts_with('.') && !SKIPPED_FOLDERS.contains(&name.as_ref()) {
-                    pending.push(path);
-                }
-            } else if kind.is_file() && !name.ends_with(".pyc") {
-                count += 1;
-                bytes += entry.metadata().map(|meta| meta.len()).unwrap_or(0);
-                if count > MAX_PROJECT_FILES || bytes > MAX_PROJECT_BYTES {
-                    return Err(too_big());
-                }
-                let content = std::fs::read(&path).map_err(|error| {
-                    LoadError::Setup(format!("could not read {}: {error}", path.display()))
-                })?;
-                let relative = path.strip_prefix(folder).unwrap_or(&path);
-                hash_entry(key, &relative.to_string_lossy(), &content);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// How to run componentize-py, and its version.
@@ -424,16 +328,8 @@ fn build(
         ))
     };
     // Under the build lock: no other process uses this folder.
-    let work = Workspace(component.with_extension("build"));
-    let _ = std::fs::remove_dir_all(work.path());
-    let sdk = work.path().join("sdk");
-    for (name, text) in SDK {
-        let path = sdk.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(setup)?;
-        }
-        std::fs::write(&path, text).map_err(setup)?;
-    }
+    let work = Workspace::beside(component);
+    let sdk = work.write_all("sdk", SDK).map_err(setup)?;
     let entry = work.path().join("entry");
     std::fs::create_dir_all(&entry).map_err(setup)?;
     std::fs::write(
@@ -503,21 +399,6 @@ fn build(
         });
     }
     std::fs::rename(&output, component).map_err(setup)
-}
-
-/// A build's scratch folder, removed when the build ends.
-struct Workspace(PathBuf);
-
-impl Workspace {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Marks the SDK writes around the traceback of a locustfile that failed to import.

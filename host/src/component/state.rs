@@ -32,6 +32,8 @@ pub struct UserIdentity {
     pub options: ComponentOptions,
     /// The hosts the instance may reach over HTTP and TCP.
     pub grants: Arc<Grants>,
+    /// What the session's users share (the `test-start` hook's data, the iteration budget).
+    pub run: Arc<crate::test_plan::RunShared>,
 }
 
 impl UserIdentity {
@@ -44,6 +46,7 @@ impl UserIdentity {
             class: Arc::from(class),
             options: ComponentOptions::default(),
             grants: Arc::default(),
+            run: Arc::default(),
         }
     }
 }
@@ -81,6 +84,10 @@ pub struct UserState {
     pub(super) last_panic: Option<String>,
     /// The run's CPU share, when it has one (the shared service's tenants).
     pub(super) cpu: Option<Arc<super::cpu_share::CpuShare>>,
+    /// What `test-plan.declare` received (kept only in a describing instance).
+    pub(super) declared_plan: Option<super::bindings::test_plan::Plan>,
+    /// Whether this instance is the one `user.describe` runs in.
+    pub(super) describing: bool,
 }
 
 impl UserState {
@@ -129,6 +136,8 @@ impl UserState {
             responses: HeldResponses::new(memory_bytes),
             last_panic: None,
             cpu: None,
+            declared_plan: None,
+            describing: false,
         }
     }
 

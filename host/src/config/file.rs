@@ -360,7 +360,19 @@ pub fn parse_options_with(
                 .map(|value| (spec.name.clone(), value.clone()))
         })
         .collect();
-    Ok((Options::from_arg_matches(&matches)?, values))
+    let mut options = Options::from_arg_matches(&matches)?;
+    let given = |id: &str| {
+        !matches!(
+            matches.value_source(id),
+            None | Some(ValueSource::DefaultValue)
+        )
+    };
+    options.given = super::Given {
+        users: given("users"),
+        run_time: given("run_time"),
+        stop_timeout: given("stop_timeout"),
+    };
+    Ok((options, values))
 }
 
 #[cfg(test)]

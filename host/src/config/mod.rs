@@ -74,6 +74,12 @@ pub struct Options {
     )]
     pub host: Option<String>,
 
+    /// Which of the options a script's own plan may default were given (on the command line,
+    /// in the environment or a config file).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub given: Given,
+
     /// Number of concurrent users.
     #[arg(
         short = 'u',
@@ -453,6 +459,18 @@ pub struct WebPlan {
     pub step_load: bool,
 }
 
+/// Which options were set by the person running the test, rather than left at their default:
+/// those win over a script's own plan (k6's `options`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Given {
+    /// `-u`.
+    pub users: bool,
+    /// `-t`.
+    pub run_time: bool,
+    /// `-s`.
+    pub stop_timeout: bool,
+}
+
 /// Step load: add `users` every `time`, up to the total.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepLoad {
@@ -471,6 +489,8 @@ pub struct RunPlan {
     pub host: Option<String>,
     /// Users to spawn.
     pub users: u64,
+    /// Which of users, run time and stop timeout were given rather than defaulted.
+    pub given: Given,
     /// Users per second.
     pub spawn_rate: f64,
     /// Time limit.
@@ -601,6 +621,7 @@ impl Options {
             locustfile: default_locustfile(&self.locustfile),
             host: self.host.map(|host| host.trim_end_matches('/').to_owned()),
             users: self.users,
+            given: self.given,
             spawn_rate: self.hatch_rate,
             run_time: self.run_time,
             stop_timeout: self.stop_timeout,

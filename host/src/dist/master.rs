@@ -445,6 +445,11 @@ impl Master {
                 .collect(),
             spawn_rate: rate,
             host: target.host.clone(),
+            shared_data: self
+                .hooks
+                .as_ref()
+                .and_then(|hooks| hooks.run_shared().setup_data())
+                .map(|data| data.to_string()),
             stop_timeout_ms: u64::try_from(self.setup.stop_timeout.as_millis()).unwrap_or(u64::MAX),
             tags: self.setup.tags.clone(),
             exclude_tags: self.setup.exclude_tags.clone(),

@@ -161,6 +161,9 @@ pub struct Spawn {
     pub spawn_offset_ms: u64,
     /// The target host, if any.
     pub host: Option<String>,
+    /// What the master's `test-start` hook shared with users (k6's `setup()` data).
+    #[serde(default)]
+    pub shared_data: Option<String>,
     /// `--stop-timeout`, milliseconds.
     pub stop_timeout_ms: u64,
     /// `--tags`.
@@ -435,6 +438,7 @@ pub fn sample_messages() -> Vec<Message> {
             spawn_rate: 0.5,
             spawn_offset_ms: 2000,
             host: Some("http://127.0.0.1:8080".into()),
+            shared_data: Some("{\"token\":\"abc\"}".into()),
             stop_timeout_ms: 5000,
             tags: Some(vec!["a".into()]),
             exclude_tags: None,

@@ -513,6 +513,7 @@ impl Worker {
             welcome.host.as_deref().map(Arc::from),
             Arc::new(welcome.options.iter().cloned().collect()),
             grants,
+            Arc::default(),
             self.plan.hook_timeout,
         )
         .await?;
@@ -573,6 +574,9 @@ impl Worker {
             host_override: spawn.host.as_deref().map(Arc::from),
             options: Arc::new(options),
             grants,
+            run: Arc::new(crate::test_plan::RunShared::with_setup_data(
+                spawn.shared_data.as_deref().map(Arc::from),
+            )),
         });
         Ok(LocalRunner::new(
             environment,

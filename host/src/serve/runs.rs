@@ -799,6 +799,7 @@ impl Service {
         }
         let session = TestSession::prepare(
             SessionParts {
+                plan: None,
                 component,
                 classes,
                 hooks: scenario.hooks,
