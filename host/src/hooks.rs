@@ -114,6 +114,7 @@ impl GuestHooks {
     /// Start the hooks instance of `component` if it declared any hook; each call to a hook
     /// may take up to `deadline`. Requests its hooks make are recorded in `stats` but not
     /// passed to request listeners.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the hooks instance
     pub async fn start(
         component: Arc<TestComponent>,
         declared: HookSet,

@@ -105,6 +105,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
             listeners: Vec::new(),
             master: None,
             adopted: Vec::new(),
+            plan: None,
         },
         Events::new(),
     )
