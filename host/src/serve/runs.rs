@@ -919,7 +919,7 @@ impl Service {
     pub async fn stats(&self, tenant: &Tenant, id: &str) -> Result<serde_json::Value, Refusal> {
         if let Some(view) = self
             .find_live(&tenant.name, id)
-            .and_then(|run| run.view.get().map(MountedWebUi::report))
+            .and_then(|run| run.view.get().map(stored_report))
         {
             return Ok(view);
         }
@@ -1049,6 +1049,14 @@ impl Service {
     }
 }
 
+/// A run's statistics with its user errors, in the shape the store keeps (so a run reads the
+/// same live and after it ended).
+fn stored_report(view: &MountedWebUi) -> serde_json::Value {
+    let mut summary = view.report();
+    summary["exceptions"] = view.exceptions()["exceptions"].clone();
+    summary
+}
+
 /// Write a live run's CSV files and keep its statistics in the store.
 async fn snapshot(
     store: &Arc<Store>,
@@ -1059,8 +1067,7 @@ async fn snapshot(
     let Some(view) = run.view.get() else {
         return;
     };
-    let mut summary = view.report();
-    summary["exceptions"] = view.exceptions()["exceptions"].clone();
+    let summary = stored_report(view);
     let stats = session.stats().snapshot();
     let users = session.user_count();
     let (store, id, writer) = (store.clone(), run.id.clone(), writer.clone());
