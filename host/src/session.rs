@@ -136,8 +136,10 @@ pub struct TestSession {
     /// The workers' master, in a distributed run.
     master: Option<Arc<Master>>,
     finished: Mutex<RunnerState>,
-    /// What the users share with the hooks: the `test-start` data, the iteration budget.
+    /// What the users share with the hooks: the `test-start` data.
     run_shared: Arc<crate::test_plan::RunShared>,
+    /// The running test's iteration budget, when the plan has iterations.
+    budget: Mutex<Option<Arc<crate::test_plan::Budget>>>,
     /// The component's own plan (k6's `options`): its stages and iterations.
     plan: Option<Arc<crate::test_plan::TestPlan>>,
 }
@@ -224,9 +226,19 @@ async fn ramp_stages(
             .unwrap_or_else(|| stages.last().map_or(start, |stage| stage.target));
         if current != Some(target) {
             let change = target.abs_diff(current.unwrap_or(0)).max(1);
-            runner
-                .start(target, change as f64, spawned.callback())
-                .await;
+            // spawning_complete (and --reset-stats) once, for the ramp's first step.
+            match current {
+                None => {
+                    runner
+                        .start(target, change as f64, spawned.callback())
+                        .await
+                }
+                Some(_) => {
+                    runner
+                        .start(target, change as f64, |_: &[(String, u64)]| {})
+                        .await
+                }
+            }
             current = Some(target);
         }
         if elapsed >= stages.iter().map(|stage| stage.duration).sum::<Duration>() {
@@ -326,13 +338,14 @@ impl TestSession {
             master,
             finished: Mutex::new(RunnerState::Ready),
             run_shared: run,
+            budget: Mutex::new(None),
             plan: parts.plan,
         }))
     }
 
     /// The iteration budget of the running test, when the component's plan has one.
     pub fn iteration_budget(&self) -> Option<Arc<crate::test_plan::Budget>> {
-        self.run_shared.budget()
+        lock(&self.budget).clone()
     }
 
     /// The component's own plan, if it declared one.
@@ -464,6 +477,11 @@ impl TestSession {
                 );
             }
         }
+        let plan = self.plan.as_deref();
+        let budget = plan
+            .and_then(|plan| plan.iterations)
+            .map(|iterations| Arc::new(crate::test_plan::Budget::new(iterations)));
+        *lock(&self.budget) = budget.clone();
         let runner = match &self.master {
             Some(master) => Runner::Distributed {
                 master: master.clone(),
@@ -481,6 +499,7 @@ impl TestSession {
                     grants: Grants::for_run(&self.allow_hosts, host.as_deref(), &self.classes)
                         .await,
                     run: self.run_shared.clone(),
+                    iterations: budget,
                 });
                 Runner::Local(Arc::new(LocalRunner::new(
                     environment,
@@ -494,9 +513,6 @@ impl TestSession {
         if let Some(hooks) = &self.hooks {
             hooks.open_listener();
         }
-        let plan = self.plan.as_deref();
-        self.run_shared
-            .start_budget(plan.and_then(|plan| plan.iterations));
         self.call_logged(Hook::TestStart).await;
         let stages = plan.map(|plan| plan.stages.clone()).unwrap_or_default();
         let ramp = if stages.is_empty() {

@@ -42,8 +42,10 @@ pub struct UserEnvironment {
     pub options: crate::component::ComponentOptions,
     /// The hosts users may reach.
     pub grants: Arc<crate::grants::Grants>,
-    /// What the session's users share: the `test-start` hook's data, the iteration budget.
+    /// What the session's users share with its hooks: the `test-start` hook's data.
     pub run: Arc<crate::test_plan::RunShared>,
+    /// The test's iteration budget, taken before each task; none: unlimited.
+    pub iterations: Option<Arc<crate::test_plan::Budget>>,
 }
 
 /// Whether the user has been told to stop (at any level).
@@ -109,8 +111,8 @@ pub async fn run_user(
             Some(Err(error)) => Life::Crashed(error),
             Some(Ok(())) => {
                 let reporter = &environment.reporter;
-                let run = &environment.run;
-                live(&mut instance, &class, reporter, run, &mut rng, &signals).await
+                let budget = environment.iterations.as_deref();
+                live(&mut instance, &class, reporter, budget, &mut rng, &signals).await
             }
         };
         match life {
@@ -153,7 +155,7 @@ async fn live(
     instance: &mut GuestInstance,
     class: &UserClassPlan,
     reporter: &Reporter,
-    run: &crate::test_plan::RunShared,
+    budget: Option<&crate::test_plan::Budget>,
     rng: &mut SmallRng,
     signals: &Signals,
 ) -> Life {
@@ -217,7 +219,7 @@ async fn live(
                 }
             }
         } else {
-            if !run.take_iteration() {
+            if budget.is_some_and(|budget| !budget.take()) {
                 // The test's iterations are all handed out: this user is done.
                 break;
             }

@@ -8,12 +8,14 @@
 //! under the script's folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 use super::LoadError;
-use super::source_cache::{Workspace, cached_build, hash_entry, hash_folder};
+use super::source_cache::{
+    Workspace, cached_build, hash_entry, hash_folder, marked_error, run_tool,
+};
 
 /// The componentize-js release the SDK is built and tested with.
 pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
@@ -218,7 +220,8 @@ fn build(tools: &Tools, script: &Path, component: &Path) -> Result<(), LoadError
         .map_err(setup)?;
     let output = work.path().join("component.wasm");
     tracing::info!(target: "locust.main", "building {} into a component with {}", script.display(), tools.versions);
-    let result = Command::new(&tools.node)
+    let mut command = Command::new(&tools.node);
+    command
         .arg(sdk.join("build.mjs"))
         .arg("--tools")
         .arg(&tools.modules)
@@ -229,17 +232,11 @@ fn build(tools: &Tools, script: &Path, component: &Path) -> Result<(), LoadError
         .args(["--world", "user-component", "--script"])
         .arg(script)
         .arg("--out")
-        .arg(&output)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|error| LoadError::Toolchain(format!("could not run node ({error})")))?;
-    if !result.status.success() {
+        .arg(&output);
+    if let Err(stderr) = run_tool(&mut command, "node")? {
         return Err(LoadError::Script {
             path: script.to_owned(),
-            error: script_error(&String::from_utf8_lossy(&result.stderr)),
+            error: script_error(&stderr),
         });
     }
     std::fs::rename(&output, component).map_err(setup)
@@ -251,16 +248,7 @@ const ERROR_END: &str = "--- end of script error ---";
 /// What to show of the build's error output: the lines the build script marked, else the
 /// last lines.
 fn script_error(stderr: &str) -> String {
-    if let Some((_, rest)) = stderr.rsplit_once(ERROR_START)
-        && let Some((message, _)) = rest.split_once(ERROR_END)
-    {
-        return message.trim_matches('\n').to_owned();
-    }
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    marked_error(stderr, ERROR_START, ERROR_END)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use sha2::{Digest, Sha256};
 
 use super::LoadError;
-use super::source_cache::{Workspace, cached_build, hash_entry, hash_folder};
+use super::source_cache::{
+    Workspace, cached_build, hash_entry, hash_folder, marked_error, run_tool,
+};
 
 /// The componentize-py release the SDK is built and tested with.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -380,22 +382,11 @@ fn build(
     for folder in search_path {
         command.arg("--python-path").arg(folder);
     }
-    let result = command
-        .arg("--output")
-        .arg(&output)
-        // The tool's own Rust backtraces say nothing about the locustfile.
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|error| {
-            LoadError::Toolchain(format!("could not run componentize-py ({error})"))
-        })?;
-    if !result.status.success() {
+    command.arg("--output").arg(&output);
+    if let Err(stderr) = run_tool(&mut command, "componentize-py")? {
         return Err(LoadError::Python {
             path: file.to_owned(),
-            error: python_error(&String::from_utf8_lossy(&result.stderr)),
+            error: python_error(&stderr),
         });
     }
     std::fs::rename(&output, component).map_err(setup)
@@ -408,16 +399,7 @@ const ERROR_END: &str = "--- end of locustfile error ---";
 /// What to show of componentize-py's error output: the locustfile's own traceback as the SDK
 /// marked it, else the last lines (a failure of the tool itself).
 fn python_error(stderr: &str) -> String {
-    if let Some((_, rest)) = stderr.rsplit_once(ERROR_START)
-        && let Some((traceback, _)) = rest.split_once(ERROR_END)
-    {
-        return traceback.trim_matches('\n').to_owned();
-    }
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    marked_error(stderr, ERROR_START, ERROR_END)
 }
 
 #[cfg(test)]

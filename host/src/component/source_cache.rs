@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
@@ -127,6 +128,39 @@ pub fn cached_build(
     drop(lock);
     let _ = std::fs::remove_file(lock_path);
     Ok(component)
+}
+
+/// Run a build tool with no input and its output discarded: `Ok(Err(stderr))` when it ran
+/// and failed, `Err` when it could not be started. `tool` names it in that error.
+pub fn run_tool(command: &mut Command, tool: &str) -> Result<Result<(), String>, LoadError> {
+    let result = command
+        // The tool's own Rust backtraces say nothing about the user's code.
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|error| LoadError::Toolchain(format!("could not run {tool} ({error})")))?;
+    if result.status.success() {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(String::from_utf8_lossy(&result.stderr).into_owned()))
+    }
+}
+
+/// What to show of a failed build's error output: what the SDK wrote between `start` and
+/// `end` (the user's own error), else the last 20 lines (a failure of the tool itself).
+pub fn marked_error(stderr: &str, start: &str, end: &str) -> String {
+    if let Some((_, rest)) = stderr.rsplit_once(start)
+        && let Some((message, _)) = rest.split_once(end)
+    {
+        return message.trim_matches('\n').to_owned();
+    }
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// A build's scratch folder, removed when the build ends.

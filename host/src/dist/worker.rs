@@ -577,6 +577,8 @@ impl Worker {
             run: Arc::new(crate::test_plan::RunShared::with_setup_data(
                 spawn.shared_data.as_deref().map(Arc::from),
             )),
+            // A master refuses plans with iterations.
+            iterations: None,
         });
         Ok(LocalRunner::new(
             environment,

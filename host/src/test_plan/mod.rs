@@ -163,12 +163,10 @@ pub fn ramp_target(start: u64, stages: &[Stage], elapsed: Duration) -> Option<u6
     None
 }
 
-/// What the users of one session share: the `test-start` hook's data and the test's
-/// iteration budget.
+/// What the users of one session share with its hooks: the `test-start` hook's data.
 #[derive(Debug, Default)]
 pub struct RunShared {
     setup: Mutex<Option<Arc<str>>>,
-    budget: Mutex<Option<Arc<Budget>>>,
 }
 
 /// Iterations left in a test; `exhausted` once every one has been handed out.
@@ -180,7 +178,8 @@ pub struct Budget {
 }
 
 impl Budget {
-    fn new(iterations: u64) -> Self {
+    /// A budget of `iterations`.
+    pub fn new(iterations: u64) -> Self {
         Self {
             left: AtomicU64::new(iterations),
             exhausted: AtomicBool::new(false),
@@ -223,7 +222,6 @@ impl RunShared {
     pub fn with_setup_data(data: Option<Arc<str>>) -> Self {
         Self {
             setup: Mutex::new(data),
-            budget: Mutex::default(),
         }
     }
 
@@ -235,26 +233,6 @@ impl RunShared {
     /// Replace the shared data.
     pub fn set_setup_data(&self, data: Option<Arc<str>>) {
         *lock(&self.setup) = data;
-    }
-
-    /// Start a test with `iterations` to share out (none: unlimited).
-    pub fn start_budget(&self, iterations: Option<u64>) -> Option<Arc<Budget>> {
-        let budget = iterations.map(|n| Arc::new(Budget::new(n)));
-        *lock(&self.budget) = budget.clone();
-        budget
-    }
-
-    /// The running test's budget, if it has one.
-    pub fn budget(&self) -> Option<Arc<Budget>> {
-        lock(&self.budget).clone()
-    }
-
-    /// Take one iteration of the running test: true when it may run.
-    pub fn take_iteration(&self) -> bool {
-        match &*lock(&self.budget) {
-            Some(budget) => budget.take(),
-            None => true,
-        }
     }
 }
 
@@ -292,10 +270,8 @@ mod tests {
 
     #[test]
     fn a_budget_hands_out_exactly_its_iterations() {
-        let shared = RunShared::default();
-        assert!(shared.take_iteration(), "no budget: unlimited");
-        let budget = shared.start_budget(Some(3)).expect("a budget");
-        let taken = (0..10).filter(|_| shared.take_iteration()).count();
+        let budget = Budget::new(3);
+        let taken = (0..10).filter(|_| budget.take()).count();
         assert_eq!(taken, 3);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
