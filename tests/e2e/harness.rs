@@ -41,6 +41,8 @@ pub struct Hit {
     pub waits: Option<u32>,
     /// The `x-seen` header, if sent.
     pub seen: Option<u64>,
+    /// The `authorization` header, if sent.
+    pub authorization: Option<String>,
     /// The request body, as text.
     pub body: String,
     /// When it arrived, since the target started.
@@ -87,6 +89,7 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
         cookie: text("cookie"),
         waits: text("x-waits").and_then(|v| v.parse().ok()),
         seen: text("x-seen").and_then(|v| v.parse().ok()),
+        authorization: text("authorization"),
         body: String::from_utf8_lossy(&body).into_owned(),
         at: state.started.elapsed(),
     };

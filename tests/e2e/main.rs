@@ -14,6 +14,7 @@ mod examples;
 mod grants;
 mod hostile;
 mod http_behaviour;
+mod javascript;
 mod library;
 mod lifecycle;
 mod options;

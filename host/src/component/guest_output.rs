@@ -29,6 +29,9 @@ struct Writer {
     second: Option<Instant>,
     lines: u32,
     dropped: u64,
+    /// The guest reported a panic: what it writes now is its runtime's dump on the way to the
+    /// trap (a stack, an abort notice), which the panic's own line already explains.
+    hushed: bool,
 }
 
 impl Writer {
@@ -48,6 +51,10 @@ impl Writer {
         self.lines += 1;
         let text = printable(line);
         let (class, user) = (&*self.class, self.user);
+        if self.hushed {
+            tracing::debug!(target: "locust.user", class, user, stream, "{text}");
+            return;
+        }
         if self.dropped > 0 {
             let dropped = std::mem::take(&mut self.dropped);
             tracing::warn!(target: "locust.user", class, user, "{dropped} lines of output dropped (more than {LINES_PER_SECOND} a second)");
@@ -86,6 +93,7 @@ impl GuestOutput {
             second: None,
             lines: 0,
             dropped: 0,
+            hushed: false,
         }));
         (
             Self {
@@ -97,6 +105,14 @@ impl GuestOutput {
                 writer,
             },
         )
+    }
+
+    /// The guest reported a panic: log the rest of its output at debug level only.
+    pub fn hush(&self) {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .hushed = true;
     }
 
     fn lines(&self) -> Lines {

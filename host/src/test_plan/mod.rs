@@ -113,6 +113,16 @@ impl TestPlan {
         })
     }
 
+    /// Whether the plan asks for nothing the run would otherwise decide (no users, duration,
+    /// iterations, stages or thresholds).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_none()
+            && self.run_time.is_none()
+            && self.iterations.is_none()
+            && self.stages.is_empty()
+            && self.thresholds.is_empty()
+    }
+
     /// How long the stages last together.
     pub fn stages_duration(&self) -> Duration {
         self.stages.iter().map(|stage| stage.duration).sum()

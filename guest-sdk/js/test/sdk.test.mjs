@@ -1,0 +1,185 @@
+// Unit tests of the SDK against the fake host: `npm test` (node --import ./test/register.mjs
+// --test test/sdk.test.mjs). The end-to-end tests in tests/e2e/javascript.rs run it in the real host.
+import { test, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { host, reset } from './fake-host.mjs';
+import { duration } from '../src/k6-duration.js';
+import { planOf } from '../src/k6-scenario.js';
+import { check, group } from '../src/k6.js';
+import http from '../src/k6-http.js';
+import { buildRequest, formEncode } from '../src/client.js';
+import {
+  HttpUser, TaskSet, SequentialTaskSet, task, tag, between, constant, constantPacing, events,
+} from '../src/locust.js';
+import { locustScenario } from '../src/locust-scenario.js';
+import { installScript, user } from '../src/runtime.js';
+
+beforeEach(reset);
+
+// As a script's top level would: options are collected once, when first described.
+events.initCommandLineParser.addListener((parser) => {
+  parser.addArgument('--api-key', { default: 'none', help: 'the key' });
+});
+
+test('k6 durations read as milliseconds', () => {
+  assert.equal(duration('30s', 'd'), 30_000);
+  assert.equal(duration('1m30s', 'd'), 90_000);
+  assert.equal(duration('1h', 'd'), 3_600_000);
+  assert.equal(duration('250ms', 'd'), 250);
+  assert.equal(duration(1500, 'd'), 1500);
+  assert.throws(() => duration('soon', 'options.duration'), /options.duration: "soon" is not a duration/);
+  assert.throws(() => duration('10', 'd'), /not a duration/);
+});
+
+test('k6 options become a plan; others are refused by name', () => {
+  const plan = planOf({
+    stages: [{ duration: '10s', target: 5 }, { duration: '5s', target: 0 }],
+    thresholds: {
+      http_req_duration: ['p(95)<500'],
+      checks: [{ threshold: 'rate>0.9', abortOnFail: true }],
+    },
+  }, 'script.js');
+  assert.equal(plan.users, 1, 'stages start from one VU, as in k6');
+  assert.deepEqual(plan.stages, [{ duration: 10, target: 5 }, { duration: 5, target: 0 }]);
+  assert.deepEqual(plan.thresholds, [
+    { metric: 'http_req_duration', conditions: ['p(95)<500'], abortOnFail: false },
+    { metric: 'checks', conditions: ['rate>0.9'], abortOnFail: true },
+  ]);
+  assert.equal(plan.stopTimeout, 30);
+  assert.equal(planOf({ vus: 3, iterations: 7 }, 's').iterations, 7n);
+  assert.equal(planOf({ duration: '1m' }, 's').runTime, 60);
+  assert.throws(
+    () => planOf({ vus: 1, scenarios: {}, batch: 2 }, 'script.js'),
+    /script.js: the k6 options scenarios, batch are not supported here \(supported: vus, duration, iterations, stages, thresholds\)/,
+  );
+  assert.throws(() => planOf({ vus: -1 }, 's'), /options.vus must be a whole number/);
+});
+
+test('checks are recorded one by one, groups with their path and duration', () => {
+  const passed = group('outer', () => group('inner', () => check({ status: 200 }, {
+    'is 200': (r) => r.status === 200,
+    'is 201': (r) => r.status === 201,
+  })));
+  assert.equal(passed, false);
+  const rows = host.events.map((e) => [e.requestType, e.name, e.error]);
+  assert.deepEqual(rows, [
+    ['check', 'is 200', undefined],
+    ['check', 'is 201', 'check failed'],
+    ['group', '::outer::inner', undefined],
+    ['group', '::outer', undefined],
+  ]);
+  assert.throws(() => check(1, { boom: () => { throw new Error('bad'); } }), /bad/);
+  assert.equal(host.events.at(-1).error, 'check threw: bad');
+});
+
+test('k6/http requests carry params as the host expects', () => {
+  host.respond = () => ({ status: 200, body: '{"items":[{"id":4}]}', headers: [['content-type', 'application/json']] });
+  const response = http.post('http://alice:s%20cret@127.0.0.1:1/api', JSON.stringify({ a: 1 }), {
+    headers: { 'Content-Type': 'application/json' },
+    tags: { name: 'api' },
+    timeout: '2s',
+    redirects: 0,
+  });
+  const { request } = host.sent[0];
+  assert.equal(request.method, 'POST');
+  assert.equal(request.url, 'http://127.0.0.1:1/api');
+  assert.deepEqual(request.basicAuth, ['alice', 's cret']);
+  assert.equal(request.name, 'api');
+  assert.equal(request.timeout, 2);
+  assert.equal(request.allowRedirects, false);
+  assert.equal(new TextDecoder().decode(request.body), '{"a":1}');
+  assert.equal(response.status, 200);
+  assert.equal(response.json('items.0.id'), 4);
+  assert.equal(response.headers['Content-Type'], 'application/json');
+  assert.equal(response.timings.duration, 1.5);
+  http.get('http://127.0.0.1:1/');
+  assert.equal(host.sent[1].request.timeout, 60, "k6's default timeout");
+  assert.throws(() => http.get('http://127.0.0.1:1/', { jar: {} }), /request parameter "jar" is not supported/);
+  const answers = http.batch([['GET', 'http://127.0.0.1:1/a'], 'http://127.0.0.1:1/b']);
+  assert.equal(answers.length, 2);
+  assert.deepEqual(host.sent.slice(2).map((s) => s.request.url), ['http://127.0.0.1:1/a', 'http://127.0.0.1:1/b']);
+});
+
+test("Locust-style request options map onto the host's request", () => {
+  const request = buildRequest('post', '/login', {
+    data: { user: 'a b', pw: 'x&y' },
+    params: { next: ['/', '/home'] },
+    auth: ['alice', 'secret'],
+    timeout: 3,
+    name: '/login',
+    catchResponse: true,
+  });
+  assert.equal(request.method, 'POST');
+  assert.deepEqual(request.query, [['next', '/'], ['next', '/home']]);
+  assert.deepEqual(request.headers, [['content-type', 'application/x-www-form-urlencoded']]);
+  assert.equal(new TextDecoder().decode(request.body), 'user=a+b&pw=x%26y');
+  assert.deepEqual(request.basicAuth, ['alice', 'secret']);
+  assert.equal(request.catchResponse, true);
+  assert.equal(buildRequest('POST', '/j', { json: { a: [1] } }).json, '{"a":[1]}');
+  assert.equal(formEncode([['a', '1'], ['b', '2']]), 'a=1&b=2');
+  assert.throws(() => buildRequest('GET', '/', { verify: false }), /unknown request option "verify"/);
+});
+
+test('user classes describe their task tree, weights, tags and waits', () => {
+  class Inner extends SequentialTaskSet {
+    static tasks = ['one', 'two'];
+    one() {}
+    two() {}
+  }
+  class Outer extends TaskSet {
+    static tasks = [task(2, Inner), 'leave'];
+    static waitTime = constant(1);
+    leave() { this.interrupt(); }
+  }
+  class Shopper extends HttpUser {
+    static weight = 3;
+    static host = 'http://shop.test';
+    static waitTime = between(1, 2);
+    static tasks = [task(5, 'index'), tag('slow', 'heavy', Outer)];
+    index() {}
+  }
+  class Pacer extends HttpUser {
+    static waitTime = constantPacing(4);
+    static tasks = { index: 1 };
+    index() {}
+  }
+  const scenario = locustScenario({ Shopper, Pacer, helper: 42 }, 's.js');
+  const { classes } = scenario.describe().description;
+  assert.deepEqual(classes.map((c) => [c.name, c.weight, c.host, c.wait]), [
+    ['Shopper', 3, 'http://shop.test', { tag: 'between', val: { min: 1, max: 2 } }],
+    ['Pacer', 1, undefined, { tag: 'constant-pacing', val: 4 }],
+  ]);
+  assert.deepEqual(
+    classes[0].tasks.map((t) => [t.parent, t.kind, t.name, t.weight, t.tags]),
+    [
+      [undefined, 'task', 'index', 5, []],
+      [undefined, 'task-set', 'Outer', 1, ['slow', 'heavy']],
+      [1, 'sequential-task-set', 'Inner', 2, []],
+      [2, 'task', 'one', 1, []],
+      [2, 'task', 'two', 1, []],
+      [1, 'task', 'leave', 1, []],
+    ],
+  );
+  assert.deepEqual(classes[0].tasks[1].wait, { tag: 'constant', val: 1 });
+  assert.throws(
+    () => locustScenario({ Broken: class extends HttpUser { static tasks = ['missing']; } }, 's.js'),
+    /Broken.tasks names missing, which is not one of its methods/,
+  );
+});
+
+test('declared options reach parsedOptions through the runtime', () => {
+  class Keyed extends HttpUser {
+    static tasks = ['index'];
+    index() {
+      this.client.get('/', { headers: { 'x-key': this.environment.parsedOptions.apiKey } });
+    }
+  }
+  installScript(() => ({ Keyed }), 'keyed.js');
+  const description = user.describe();
+  assert.deepEqual(description.options, [{ name: 'api-key', default: 'none', help: 'the key' }]);
+  host.options['api-key'] = 'k-1';
+  user.create(0);
+  assert.equal(user.runTask(0), 'done');
+  assert.deepEqual(host.sent[0].request.headers, [['x-key', 'k-1']]);
+});

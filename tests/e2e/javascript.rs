@@ -1,0 +1,570 @@
+//! JavaScript users: the Locust-style example under examples/js and k6 scripts (examples/k6,
+//! tests/fixtures/js), built with esbuild and componentize-js (provisioned by the suite) and
+//! run by the real binary against a real target, whose own counts the statistics must equal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::harness::{Background, Run, Target, locust_with_env};
+use crate::provision;
+
+/// The environment a JavaScript build needs: the suite's Node.js first on PATH and its tools.
+pub(crate) fn js_env() -> [(&'static str, String); 2] {
+    let tools = provision::js_tools();
+    [
+        (
+            "PATH",
+            format!(
+                "{}:{}",
+                tools.node_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        ),
+        ("LOCUST_JS_TOOLS", tools.modules.display().to_string()),
+    ]
+}
+
+/// Run `locust` with `args` and the JavaScript tools.
+async fn run_js(args: &[&str]) -> Run {
+    let env = js_env();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    locust_with_env(args, &env).await
+}
+
+#[test]
+fn the_javascript_sdk_passes_its_unit_tests() {
+    let node = provision::js_tools().node_dir.join("node");
+    let sdk = crate::harness::root().join("guest-sdk/js");
+    let tests = std::process::Command::new(node)
+        .args([
+            "--import",
+            "./test/register.mjs",
+            "--test",
+            "test/sdk.test.mjs",
+        ])
+        .current_dir(&sdk)
+        .output()
+        .expect("node runs");
+    let report = String::from_utf8_lossy(&tests.stdout);
+    assert!(
+        tests.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&tests.stderr)
+    );
+    assert!(report.contains("# fail 0"), "{report}");
+}
+
+/// Requests the target served, by path, with queries cut off.
+fn served(target: &Target) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for hit in target.hits() {
+        let path = hit.path.split('?').next().unwrap_or_default().to_owned();
+        *counts.entry(path).or_default() += 1;
+    }
+    counts
+}
+
+fn count(counts: &BTreeMap<String, u64>, path: &str) -> u64 {
+    counts.get(path).copied().unwrap_or(0)
+}
+
+/// The failures column of a summary row (`3(100.00%)` → 3).
+fn failures(run: &Run, method: &str, name: &str) -> u64 {
+    run.summary_row(method, name)
+        .and_then(|row| row.get(1).cloned())
+        .and_then(|cell| cell.split('(').next().and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("no row for {method} {name}:\n{}", run.stdout))
+}
+
+fn assert_clean(run: &Run) {
+    for marker in ["panicked at", "RUST_BACKTRACE", "wasm backtrace"] {
+        assert!(!run.stderr.contains(marker), "{marker}:\n{}", run.stderr);
+    }
+}
+
+/// The Locust-style example headless against `target` for 3 s, with `args` after.
+async fn shop(target: &Target, args: &[&str]) -> Run {
+    let mut all = vec![
+        "-f",
+        "examples/js/locustfile.js",
+        "--headless",
+        "--host",
+        &target.url,
+        "-u",
+        "4",
+        "-r",
+        "100",
+        "-t",
+        "3s",
+        "--stop-timeout",
+        "5",
+    ];
+    all.extend_from_slice(args);
+    run_js(&all).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locust_style_javascript_user_runs_its_task_sets_and_verdicts() {
+    let target = Target::start().await;
+    let run = shop(&target, &["--shop-items", "3", "--exit-code-on-error", "0"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_clean(&run);
+    let served = served(&target);
+    // onStart logs every user in, through common/auth.js, with a form post.
+    assert_eq!(count(&served, "/login"), 4, "{served:?}");
+    assert_eq!(run.requests("POST", "/login"), 4, "{}", run.stdout);
+    for login in target.hits().into_iter().filter(|hit| hit.path == "/login") {
+        assert_eq!(login.body, "username=foo&password=bar");
+    }
+    // Every request the target saw is in the statistics, under its name.
+    for (method, name, path) in [
+        ("GET", "/", "/"),
+        ("GET", "/item", "/item"),
+        ("POST", "/cart", "/cart"),
+        ("POST", "/pay", "/status/402"),
+        ("GET", "/search", "/search"),
+    ] {
+        assert!(count(&served, path) > 0, "{path} never served: {served:?}");
+        assert_eq!(
+            run.requests(method, name),
+            count(&served, path),
+            "{method} {name}: {}",
+            run.stdout
+        );
+    }
+    // The custom option reached the task set: items 1..=3 only.
+    let items: BTreeSet<String> = target
+        .hits()
+        .into_iter()
+        .filter_map(|hit| hit.path.strip_prefix("/item?id=").map(str::to_owned))
+        .collect();
+    assert!(
+        items
+            .iter()
+            .all(|id| ["1", "2", "3"].contains(&id.as_str())),
+        "{items:?}"
+    );
+    // The checkout runs in order: a cart before each payment, with JSON.
+    let (carts, payments) = (count(&served, "/cart"), count(&served, "/status/402"));
+    assert!(
+        carts >= payments && carts - payments <= 4,
+        "{carts} {payments}"
+    );
+    let cart = target.hits().into_iter().find(|hit| hit.path == "/cart");
+    assert_eq!(cart.expect("a cart").body, r#"{"item":1,"quantity":2}"#);
+    // Weights: index 4 to checkout 1 (each checkout pays once).
+    let ratio = count(&served, "/") as f64 / carts as f64;
+    assert!((2.0..=8.0).contains(&ratio), "/ to /cart is {ratio:.2}");
+    // catchResponse: the expected 402 is a success, the page without results a failure.
+    assert_eq!(failures(&run, "POST", "/pay"), 0, "{}", run.stdout);
+    assert_eq!(
+        failures(&run, "GET", "/search"),
+        count(&served, "/search"),
+        "{}",
+        run.stdout
+    );
+    let errors = run.section("Error report").expect("an error report");
+    assert!(errors.contains("no results"), "{errors}");
+    // events.testStart's listener logged through the host.
+    assert!(run.stderr.contains("the shop opens"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_choose_the_tasks_of_a_javascript_user() {
+    let target = Target::start().await;
+    let run = shop(&target, &["--exclude-tags", "checkout", "search"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let served = served(&target);
+    for path in ["/cart", "/status/402", "/search"] {
+        assert_eq!(count(&served, path), 0, "{path}: {served:?}");
+    }
+    assert!(
+        count(&served, "/") > 0 && count(&served, "/item") > 0,
+        "{served:?}"
+    );
+    assert_eq!(run.requests("GET", "/"), count(&served, "/"));
+}
+
+/// The k6 example against `base` (the target's URL, or a path below it).
+async fn k6_example(target: &Target, base: &str, args: &[&str]) -> Run {
+    let env = format!("BASE_URL={base}");
+    let mut all = vec![
+        "-f",
+        "examples/k6/script.js",
+        "--headless",
+        "--host",
+        &target.url,
+        "--env",
+        &env,
+    ];
+    all.extend_from_slice(args);
+    run_js(&all).await
+}
+
+/// `__VU` → the `__ITER` values it requested `/item` with, in order.
+fn iterations_by_vu(target: &Target) -> BTreeMap<u64, Vec<u64>> {
+    let mut by_vu: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for hit in target.hits() {
+        let Some(id) = hit.path.strip_prefix("/item?id=") else {
+            continue;
+        };
+        let (vu, iteration) = id.split_once('-').expect("VU-ITER");
+        by_vu
+            .entry(vu.parse().expect("VU"))
+            .or_default()
+            .push(iteration.parse().expect("ITER"));
+    }
+    by_vu
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
+    let target = Target::start().await;
+    // No -u, -t: the script's stages decide the users and the duration.
+    let run = k6_example(&target, &target.url, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_clean(&run);
+    let served = served(&target);
+    // setup() once, its data in every VU's requests; teardown() once, with the same data.
+    assert_eq!(count(&served, "/login"), 1, "{served:?}");
+    assert_eq!(count(&served, "/logout"), 1, "{served:?}");
+    let logout = target.hits().into_iter().find(|hit| hit.path == "/logout");
+    assert_eq!(logout.expect("logout").body, "token=token-200");
+    let fronts: Vec<_> = target
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == "/")
+        .collect();
+    assert!(!fronts.is_empty(), "{served:?}");
+    assert!(
+        fronts
+            .iter()
+            .all(|hit| hit.authorization.as_deref() == Some("Bearer token-200")),
+        "setup data missing from a VU's request"
+    );
+    // Statistics equal the target's counts; checks and groups are rows of their own.
+    let front = count(&served, "/");
+    assert_eq!(run.requests("GET", "/"), front, "{}", run.stdout);
+    assert_eq!(run.requests("GET", "item"), count(&served, "/item"));
+    assert_eq!(run.requests("check", "status is 200"), front);
+    assert_eq!(run.requests("check", "body is ok"), front);
+    assert_eq!(failures(&run, "check", "body is ok"), 0);
+    assert_eq!(run.requests("group", "::front page"), front);
+    assert_eq!(
+        run.requests("group", "::catalogue"),
+        count(&served, "/item")
+    );
+    // The stages ramp to 4 VUs, one after another: __VU is 1..=4, each iterating from 0.
+    let by_vu = iterations_by_vu(&target);
+    assert_eq!(
+        by_vu.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4],
+        "{by_vu:?}"
+    );
+    for (vu, iterations) in &by_vu {
+        let expected: Vec<u64> = (0..iterations.len() as u64).collect();
+        assert_eq!(iterations, &expected, "VU {vu}");
+    }
+    let first = |vu: u64| {
+        target
+            .hits()
+            .into_iter()
+            .find(|hit| hit.path.starts_with(&format!("/item?id={vu}-")))
+            .expect("a request")
+            .at
+    };
+    assert!(
+        first(4) >= first(1) + Duration::from_millis(500),
+        "VU 4 started with VU 1: no ramp"
+    );
+    // Every threshold is reported as it was met.
+    let thresholds = run.section("Thresholds:").expect("a thresholds report");
+    for metric in [
+        "http_req_duration",
+        "http_req_failed",
+        "checks",
+        "http_req_duration{name:item}",
+    ] {
+        assert!(
+            thresholds
+                .lines()
+                .any(|line| line.contains('✓') && line.contains(metric)),
+            "{metric}:\n{thresholds}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_k6_threshold_exits_99_and_names_the_threshold() {
+    let target = Target::start().await;
+    // The same script against a broken service: every request answers 500.
+    let base = format!("{}/status/500", target.url);
+    let run = k6_example(&target, &base, &[]).await;
+    assert_eq!(run.code, 99, "{}\n{}", run.stdout, run.stderr);
+    assert_clean(&run);
+    let thresholds = run.section("Thresholds:").expect("a thresholds report");
+    for metric in ["http_req_failed", "checks"] {
+        assert!(
+            thresholds
+                .lines()
+                .any(|line| line.contains('✗') && line.contains(metric)),
+            "{metric}:\n{thresholds}"
+        );
+    }
+    assert!(
+        run.stderr.contains("http_req_failed") && run.stderr.contains("rate<0.01"),
+        "the log names the failed threshold:\n{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn k6_iterations_run_exactly_and_typescript_imports_are_bundled() {
+    let target = Target::start().await;
+    let env = format!("BASE_URL={}", target.url);
+    let run = run_js(&[
+        "-f",
+        "tests/fixtures/js/iterations.ts",
+        "--headless",
+        "--host",
+        &target.url,
+        "--env",
+        &env,
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let pages: Vec<String> = target
+        .hits()
+        .into_iter()
+        .map(|hit| hit.path)
+        .filter(|path| path.starts_with("/vu/"))
+        .collect();
+    assert_eq!(pages.len(), 20, "{pages:?}");
+    assert_eq!(run.requests("GET", "vu page"), 20, "{}", run.stdout);
+    assert_eq!(run.requests("check", "served"), 20);
+    // Each VU's iterations count from 0.
+    let mut by_vu: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for page in &pages {
+        let (vu, iteration) = page
+            .trim_start_matches("/vu/")
+            .split_once("?iter=")
+            .expect("/vu/N?iter=I");
+        by_vu
+            .entry(vu)
+            .or_default()
+            .push(iteration.parse().expect("ITER"));
+    }
+    assert!(by_vu.len() <= 3, "{by_vu:?}");
+    for (vu, iterations) in &by_vu {
+        let expected: Vec<u64> = (0..iterations.len() as u64).collect();
+        assert_eq!(iterations, &expected, "VU {vu}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsupported_k6_modules_and_options_fail_at_load_naming_them() {
+    let module = run_js(&[
+        "-f",
+        "tests/fixtures/js/unsupported-module.js",
+        "--headless",
+        "-t",
+        "1s",
+    ])
+    .await;
+    assert_eq!(module.code, 1, "{}", module.stderr);
+    assert_clean(&module);
+    assert!(
+        module.stderr.contains("unsupported-module.js:2:")
+            && module.stderr.contains("\"k6/ws\" is not supported"),
+        "{}",
+        module.stderr
+    );
+    let option = run_js(&[
+        "-f",
+        "tests/fixtures/js/unsupported-option.js",
+        "--headless",
+        "-t",
+        "1s",
+    ])
+    .await;
+    assert_eq!(option.code, 1, "{}", option.stderr);
+    assert_clean(&option);
+    assert!(
+        option
+            .stderr
+            .contains("the k6 options scenarios, noConnectionReuse are not supported"),
+        "{}",
+        option.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_javascript_tools_are_named_with_the_fix() {
+    let script = "examples/js/locustfile.js";
+    let no_node = locust_with_env(
+        &["-f", script, "--headless", "-t", "1s"],
+        &[("PATH", "/nonexistent")],
+    )
+    .await;
+    assert_eq!(no_node.code, 1, "{}", no_node.stderr);
+    assert_clean(&no_node);
+    assert!(
+        no_node.stderr.contains("needs Node.js") && no_node.stderr.contains("no `node` on PATH"),
+        "{}",
+        no_node.stderr
+    );
+    let empty = tempfile::tempdir().expect("empty folder");
+    let node_dir = provision::js_tools().node_dir.display().to_string();
+    let no_tools = locust_with_env(
+        &["-f", script, "--headless", "-t", "1s"],
+        &[
+            ("PATH", &node_dir),
+            ("LOCUST_JS_TOOLS", empty.path().to_str().expect("utf-8")),
+        ],
+    )
+    .await;
+    assert_eq!(no_tools.code, 1, "{}", no_tools.stderr);
+    assert!(
+        no_tools
+            .stderr
+            .contains("needs esbuild and componentize-js")
+            && no_tools.stderr.contains("npm install"),
+        "{}",
+        no_tools.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_user_runs_from_the_web_ui() {
+    let target = Target::start().await;
+    let env = js_env();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let ui = Background::web_ui(
+        "examples/js/locustfile.js",
+        &target,
+        &["--stop-timeout", "5"],
+        &env,
+    )
+    .await;
+    let client = Client::new();
+    let url = ui.url.clone();
+    let started = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", "3"), ("hatch_rate", "100")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(started.status(), 200);
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let response = client
+            .get(format!("{url}/stats/requests"))
+            .send()
+            .await
+            .expect("stats");
+        report = response.json().await.expect("json");
+        if report["user_count"] == 3 && report["total_rps"].as_f64().unwrap_or(0.0) > 0.0 {
+            break;
+        }
+    }
+    assert_eq!(report["user_count"], 3, "{report}");
+    let stopped = client
+        .get(format!("{url}/stop"))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let response = client
+        .get(format!("{url}/stats/requests"))
+        .send()
+        .await
+        .expect("stats");
+    let report: Value = response.json().await.expect("json");
+    let recorded: u64 = report["stats"]
+        .as_array()
+        .expect("stats rows")
+        .iter()
+        .filter(|row| row["name"] != "Aggregated")
+        .map(|row| row["num_requests"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(recorded > 0, "{report}");
+    assert_eq!(recorded, target.hits().len() as u64, "{report}");
+    let run = ui.stop().await;
+    assert_clean(&run);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_k6_script_runs_distributed_with_its_setup_data_on_every_worker() {
+    let target = Target::start().await;
+    let env = js_env();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let base = format!("BASE_URL={}", target.url);
+    let (master, port) = crate::distributed::master_of(
+        "examples/k6/script.js",
+        &target,
+        &["--headless", "--expect-workers", "2", "--env", &base],
+        false,
+        &env,
+    )
+    .await;
+    // The workers have no script and no Node.js: the master sends the built component.
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let cache = tempfile::tempdir().expect("cache");
+        crate::python::share_compiled_code(cache.path());
+        let worker = Background::start_with(
+            &["--worker", "--master-port", &port],
+            &[
+                ("XDG_CACHE_HOME", cache.path().to_str().expect("utf-8")),
+                ("PATH", "/usr/bin:/bin"),
+            ],
+            "Connected to the master as ",
+        )
+        .await;
+        workers.push((worker, cache));
+    }
+    let run = master.wait().await;
+    let mut logs = String::new();
+    for (worker, _cache) in workers {
+        let worker = worker.wait().await;
+        assert_clean(&worker);
+        logs.push_str(&worker.stderr);
+    }
+    assert_eq!(run.code, 0, "{}\n{}\n{logs}", run.stdout, run.stderr);
+    let served = served(&target);
+    assert_eq!(count(&served, "/login"), 1, "{served:?}");
+    assert_eq!(count(&served, "/logout"), 1, "{served:?}");
+    let fronts: Vec<_> = target
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == "/")
+        .collect();
+    assert!(!fronts.is_empty(), "{served:?}");
+    assert!(
+        fronts
+            .iter()
+            .all(|hit| hit.authorization.as_deref() == Some("Bearer token-200")),
+        "a worker's VU ran without the setup data"
+    );
+    assert_eq!(
+        run.requests("GET", "/"),
+        count(&served, "/"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.section("Thresholds:").is_some(), "{}", run.stdout);
+}
