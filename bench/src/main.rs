@@ -38,6 +38,7 @@ use anyhow::{Context, bail};
 
 mod fuzz;
 mod isolation;
+mod k6;
 mod python;
 mod redis;
 use bytes::Bytes;
@@ -84,6 +85,12 @@ fn main() -> anyhow::Result<()> {
         Some("python") => {
             let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
             let result = run_python(seconds);
+            let _ = std::fs::remove_dir_all(cache_home());
+            result
+        }
+        Some("k6") => {
+            let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+            let result = run_k6(seconds);
             let _ = std::fs::remove_dir_all(cache_home());
             result
         }
@@ -817,6 +824,29 @@ fn run_python(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Only the k6 rows (`locust-bench k6`).
+fn run_k6(seconds: u64) -> anyhow::Result<()> {
+    let (exe, locust, root) = locations()?;
+    let (mut target, url) = start_target(&exe, seconds)?;
+    let rows = k6::rows(&root, &locust, &url, seconds);
+    let _ = target.kill();
+    println!("| figure | locust | k6 | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in rows? {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// Stop a process the benchmark started (SIGTERM) and reap it.
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
 fn run_all(seconds: u64) -> anyhow::Result<()> {
     let (exe, locust, root) = locations()?;
     let component: PathBuf = root.join("target/wasm32-wasip2/release/bench_guest.wasm");
@@ -888,6 +918,7 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
         None
     };
     let python_rows = python::rows(&root, &locust, &url, seconds)?;
+    let k6_rows = k6::rows(&root, &locust, &url, seconds)?;
     let _ = target.kill();
 
     let (far_users, far) = match &large {
@@ -980,6 +1011,12 @@ fn run_all(seconds: u64) -> anyhow::Result<()> {
     println!("| figure | locust | Locust | ratio |");
     println!("| --- | ---: | ---: | ---: |");
     for row in python_rows {
+        println!("{row}");
+    }
+    println!("\nk6 scripts (the reference column is k6 itself):\n");
+    println!("| figure | locust | k6 | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in k6_rows {
         println!("{row}");
     }
     Ok(())

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 
 use super::{
     CONNECTIONS, Memory, aggregated_requests, children_cpu, have, memory_kib, pinned, served_count,
+    stop,
 };
 
 /// Users of the two memory runs; the slope between them is the memory per user.
@@ -199,14 +200,6 @@ fn users(program: &Path, file: &Path, url: &str, count: u64, class: &str) -> any
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?)
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
 }
 
 /// Wait until the target has served `count` requests in all.

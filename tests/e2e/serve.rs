@@ -929,6 +929,49 @@ async fn a_component_built_with_save_component_is_what_the_service_takes() {
     service.process.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_with_its_own_test_plan_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let saved = dir.path().join("k6.wasm");
+    let env = crate::javascript::js_env();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let run = crate::harness::locust_with_env(
+        &[
+            "-f",
+            "tests/fixtures/js/iterations.ts",
+            "--save-component",
+            saved.to_str().expect("utf-8"),
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let service = Service::start(
+        dir.path(),
+        &[TenantSpec {
+            name: "k6",
+            token: "t",
+            extra: String::new(),
+        }],
+    )
+    .await;
+    let (status, refusal) = service
+        .upload("t", std::fs::read(&saved).expect("the saved component"))
+        .await;
+    assert_eq!(status, 400, "{refusal}");
+    let message = refusal.to_string();
+    assert!(
+        message.contains("declares its own test plan") && message.contains("run request"),
+        "{message}"
+    );
+    let (_, list) = service.call("GET", "/components", "t", None).await;
+    assert_eq!(list["components"].as_array().map(Vec::len), Some(0));
+    service.process.stop().await;
+}
+
 fn sha256_hex_bytes(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes)
