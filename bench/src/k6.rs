@@ -34,11 +34,8 @@ impl Runner {
         let (vus, duration) = (vus.to_string(), format!("{seconds}s"));
         match self {
             Self::Ours { locust, modules } => {
-                let mut command = pinned(0, locust);
+                let mut command = locust_of(locust, modules, script);
                 command
-                    .env("LOCUST_JS_TOOLS", modules)
-                    .arg("-f")
-                    .arg(script)
                     .args([
                         "--headless",
                         "--only-summary",
@@ -67,12 +64,8 @@ impl Runner {
         let before = children_cpu()?;
         let mut command = match self {
             Self::Ours { locust, modules } => {
-                let mut command = pinned(0, locust);
-                command
-                    .env("LOCUST_JS_TOOLS", modules)
-                    .arg("-f")
-                    .arg(script)
-                    .arg("--list");
+                let mut command = locust_of(locust, modules, script);
+                command.arg("--list");
                 command
             }
             Self::K6(k6) => {
@@ -102,6 +95,16 @@ impl Runner {
             Self::K6(_) => "k6",
         }
     }
+}
+
+/// `locust -f script`, pinned to CPU 0, with the JavaScript build tools in `modules`.
+fn locust_of(locust: &Path, modules: &Path, script: &Path) -> Command {
+    let mut command = pinned(0, locust);
+    command
+        .env("LOCUST_JS_TOOLS", modules)
+        .arg("-f")
+        .arg(script);
+    command
 }
 
 /// Every k6 row of the table (figure, this host, k6, ratio).

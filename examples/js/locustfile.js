@@ -1,12 +1,12 @@
-// A Locust-style user in JavaScript: the shape of Locust's quick start, with a task set, a
-// sequential checkout, tags and catchResponse. The login lives in common/auth.js beside it
+// Locust-style users in JavaScript: a shopper (weighted tasks, a task set, a sequential
+// checkout, tags, catchResponse, onStart/onStop) and an admin, three shoppers to one admin. The login lives in common/auth.js beside it
 // (bundled into the component at build time). Run it with:
 //
 //   locust -f examples/js/locustfile.js --demo
 //
 // Options of your own (`--shop-items`) come from events.initCommandLineParser.
 import {
-  HttpUser, TaskSet, SequentialTaskSet, task, tag, constant, events, log,
+  HttpUser, TaskSet, SequentialTaskSet, task, tag, between, constant, events, log,
 } from 'locust';
 
 import { login } from './common/auth.js';
@@ -51,6 +51,7 @@ class Checkout extends SequentialTaskSet {
 }
 
 export class ShopUser extends HttpUser {
+  static weight = 3;
   static waitTime = constant(0);
   static tasks = [
     task(4, 'index'),
@@ -63,6 +64,10 @@ export class ShopUser extends HttpUser {
     login(this.client, 'foo', 'bar');
   }
 
+  onStop() {
+    this.client.post('/logout', { timeout: 5 });
+  }
+
   index() {
     this.client.get('/');
   }
@@ -71,6 +76,17 @@ export class ShopUser extends HttpUser {
     // The demo shop has no search: its "ok" page is not a result list, so this fails.
     const response = this.client.get('/search', { params: { q: 'shoes' }, name: '/search', catchResponse: true });
     if (!response.text().includes('results')) response.failure('no results');
+  }
+}
+
+/** One admin for every three shoppers: the shop's back office, behind basic auth. */
+export class AdminUser extends HttpUser {
+  static weight = 1;
+  static waitTime = between(0.1, 0.2);
+  static tasks = ['stats'];
+
+  stats() {
+    this.client.get('/auth', { auth: ['alice', 'secret'], headers: { accept: 'text/plain' }, name: '/admin' });
   }
 }
 

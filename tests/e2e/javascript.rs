@@ -5,11 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::client::Client;
 use crate::harness::{Background, Run, Target, locust_with_env};
 use crate::provision;
+use crate::python::{count, served};
 
 /// The environment a JavaScript build needs: the suite's Node.js first on PATH and its tools.
 pub(crate) fn js_env() -> [(&'static str, String); 2] {
@@ -74,20 +72,6 @@ fn the_javascript_sdk_passes_its_unit_tests() {
     );
 }
 
-/// Requests the target served, by path, with queries cut off.
-fn served(target: &Target) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for hit in target.hits() {
-        let path = hit.path.split('?').next().unwrap_or_default().to_owned();
-        *counts.entry(path).or_default() += 1;
-    }
-    counts
-}
-
-fn count(counts: &BTreeMap<String, u64>, path: &str) -> u64 {
-    counts.get(path).copied().unwrap_or(0)
-}
-
 /// The failures column of a summary row (`3(100.00%)` → 3).
 fn failures(run: &Run, method: &str, name: &str) -> u64 {
     run.summary_row(method, name)
@@ -130,9 +114,16 @@ async fn a_locust_style_javascript_user_runs_its_task_sets_and_verdicts() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_clean(&run);
     let served = served(&target);
-    // onStart logs every user in, through common/auth.js, with a form post.
-    assert_eq!(count(&served, "/login"), 4, "{served:?}");
-    assert_eq!(run.requests("POST", "/login"), 4, "{}", run.stdout);
+    // Class weights 3:1: three shoppers and an admin. onStart logs every shopper in, through
+    // common/auth.js, with a form post; onStop logs each out when the test stops.
+    assert_eq!(count(&served, "/login"), 3, "{served:?}");
+    assert_eq!(run.requests("POST", "/login"), 3, "{}", run.stdout);
+    assert_eq!(count(&served, "/logout"), 3, "{served:?}");
+    assert_eq!(run.requests("POST", "/logout"), 3, "{}", run.stdout);
+    // The admin's basic auth reached the target: no 401s.
+    assert!(count(&served, "/auth") > 0, "{served:?}");
+    assert_eq!(run.requests("GET", "/admin"), count(&served, "/auth"));
+    assert_eq!(failures(&run, "GET", "/admin"), 0, "{}", run.stdout);
     for login in target.hits().into_iter().filter(|hit| hit.path == "/login") {
         assert_eq!(login.body, "username=foo&password=bar");
     }
@@ -237,15 +228,10 @@ fn iterations_by_vu(target: &Target) -> BTreeMap<u64, Vec<u64>> {
     by_vu
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
-    let target = Target::start().await;
-    // No -u, -t: the script's stages decide the users and the duration.
-    let run = k6_example(&target, &target.url, &[]).await;
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_clean(&run);
-    let served = served(&target);
-    // setup() once, its data in every VU's requests; teardown() once, with the same data.
+/// The example's `setup()` ran once (one `/login`, one `/logout` with its data) and every
+/// VU's front-page request carried the token it returned.
+fn assert_setup_data_in_every_request(target: &Target) {
+    let served = served(target);
     assert_eq!(count(&served, "/login"), 1, "{served:?}");
     assert_eq!(count(&served, "/logout"), 1, "{served:?}");
     let logout = target.hits().into_iter().find(|hit| hit.path == "/logout");
@@ -260,8 +246,20 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
         fronts
             .iter()
             .all(|hit| hit.authorization.as_deref() == Some("Bearer token-200")),
-        "setup data missing from a VU's request"
+        "a VU ran without the setup data"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
+    let target = Target::start().await;
+    // No -u, -t: the script's stages decide the users and the duration.
+    let run = k6_example(&target, &target.url, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_clean(&run);
+    let served = served(&target);
+    // setup() once, its data in every VU's requests; teardown() once, with the same data.
+    assert_setup_data_in_every_request(&target);
     // Statistics equal the target's counts; checks and groups are rows of their own.
     let front = count(&served, "/");
     assert_eq!(run.requests("GET", "/"), front, "{}", run.stdout);
@@ -469,51 +467,9 @@ async fn a_javascript_user_runs_from_the_web_ui() {
         &env,
     )
     .await;
-    let client = Client::new();
-    let url = ui.url.clone();
-    let started = client
-        .post(format!("{url}/swarm"))
-        .form(&[("user_count", "3"), ("hatch_rate", "100")])
-        .send()
-        .await
-        .expect("swarm");
-    assert_eq!(started.status(), 200);
-    let mut report = Value::Null;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let response = client
-            .get(format!("{url}/stats/requests"))
-            .send()
-            .await
-            .expect("stats");
-        report = response.json().await.expect("json");
-        if report["user_count"] == 3 && report["total_rps"].as_f64().unwrap_or(0.0) > 0.0 {
-            break;
-        }
-    }
-    assert_eq!(report["user_count"], 3, "{report}");
-    let stopped = client
-        .get(format!("{url}/stop"))
-        .send()
-        .await
-        .expect("stop");
-    assert_eq!(stopped.status(), 200);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let response = client
-        .get(format!("{url}/stats/requests"))
-        .send()
-        .await
-        .expect("stats");
-    let report: Value = response.json().await.expect("json");
-    let recorded: u64 = report["stats"]
-        .as_array()
-        .expect("stats rows")
-        .iter()
-        .filter(|row| row["name"] != "Aggregated")
-        .map(|row| row["num_requests"].as_u64().unwrap_or(0))
-        .sum();
-    assert!(recorded > 0, "{report}");
-    assert_eq!(recorded, target.hits().len() as u64, "{report}");
+    let recorded = crate::web::swarm_then_stop(&ui.url, 3).await;
+    assert!(recorded > 0);
+    assert_eq!(recorded, target.hits().len() as u64);
     let run = ui.stop().await;
     assert_clean(&run);
 }
@@ -559,21 +515,8 @@ async fn a_k6_script_runs_distributed_with_its_setup_data_on_every_worker() {
         logs.push_str(&worker.stderr);
     }
     assert_eq!(run.code, 0, "{}\n{}\n{logs}", run.stdout, run.stderr);
+    assert_setup_data_in_every_request(&target);
     let served = served(&target);
-    assert_eq!(count(&served, "/login"), 1, "{served:?}");
-    assert_eq!(count(&served, "/logout"), 1, "{served:?}");
-    let fronts: Vec<_> = target
-        .hits()
-        .into_iter()
-        .filter(|hit| hit.path == "/")
-        .collect();
-    assert!(!fronts.is_empty(), "{served:?}");
-    assert!(
-        fronts
-            .iter()
-            .all(|hit| hit.authorization.as_deref() == Some("Bearer token-200")),
-        "a worker's VU ran without the setup data"
-    );
     assert_eq!(
         run.requests("GET", "/"),
         count(&served, "/"),

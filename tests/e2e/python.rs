@@ -4,11 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::client::Client;
 use crate::harness::{Background, Run, Target, locust_in, locust_with_env, root};
 use crate::provision;
 
@@ -74,7 +70,7 @@ fn the_python_sdk_passes_its_unit_tests() {
 }
 
 /// Requests the target served, by path, with queries cut off.
-fn served(target: &Target) -> BTreeMap<String, u64> {
+pub(crate) fn served(target: &Target) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for hit in target.hits() {
         let path = hit.path.split('?').next().unwrap_or_default().to_owned();
@@ -83,7 +79,7 @@ fn served(target: &Target) -> BTreeMap<String, u64> {
     counts
 }
 
-fn count(counts: &BTreeMap<String, u64>, path: &str) -> u64 {
+pub(crate) fn count(counts: &BTreeMap<String, u64>, path: &str) -> u64 {
     counts.get(path).copied().unwrap_or(0)
 }
 
@@ -436,52 +432,10 @@ async fn a_python_locustfile_runs_from_the_web_ui() {
         &[("PATH", &path_with_tool())],
     )
     .await;
-    let client = Client::new();
-    let url = ui.url.clone();
-    let started = client
-        .post(format!("{url}/swarm"))
-        .form(&[("user_count", "3"), ("hatch_rate", "100")])
-        .send()
-        .await
-        .expect("swarm");
-    assert_eq!(started.status(), 200);
-    let mut report = Value::Null;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let response = client
-            .get(format!("{url}/stats/requests"))
-            .send()
-            .await
-            .expect("stats");
-        report = response.json().await.expect("json");
-        if report["user_count"] == 3 && report["total_rps"].as_f64().unwrap_or(0.0) > 0.0 {
-            break;
-        }
-    }
-    assert_eq!(report["user_count"], 3, "{report}");
-    let stopped = client
-        .get(format!("{url}/stop"))
-        .send()
-        .await
-        .expect("stop");
-    assert_eq!(stopped.status(), 200);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let response = client
-        .get(format!("{url}/stats/requests"))
-        .send()
-        .await
-        .expect("stats");
-    let report: Value = response.json().await.expect("json");
+    let recorded = crate::web::swarm_then_stop(&ui.url, 3).await;
     let served = served(&target);
-    let recorded: u64 = report["stats"]
-        .as_array()
-        .expect("stats rows")
-        .iter()
-        .filter(|row| row["name"] != "Aggregated")
-        .map(|row| row["num_requests"].as_u64().unwrap_or(0))
-        .sum();
-    assert!(recorded > 0, "{report}");
-    assert_eq!(recorded, served.values().sum::<u64>(), "{report}");
+    assert!(recorded > 0);
+    assert_eq!(recorded, served.values().sum::<u64>());
     let run = ui.stop().await;
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }

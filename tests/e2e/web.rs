@@ -18,6 +18,39 @@ async fn get_text(client: &Client, url: &str) -> String {
     response.text().await.expect("a text body")
 }
 
+/// From the web UI at `url`: swarm `users`, wait until all run and requests flow, stop the
+/// test, and return the requests its statistics recorded (every row but the aggregate).
+pub(crate) async fn swarm_then_stop(url: &str, users: u64) -> u64 {
+    let client = Client::new();
+    let count = users.to_string();
+    let started = client
+        .post(format!("{url}/swarm"))
+        .form(&[("user_count", count.as_str()), ("hatch_rate", "100")])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(started.status(), 200);
+    poll_until(&client, url, |report| {
+        report["user_count"] == users && report["total_rps"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    let stopped = client
+        .get(format!("{url}/stop"))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = get_json(&client, &format!("{url}/stats/requests")).await;
+    report["stats"]
+        .as_array()
+        .expect("stats rows")
+        .iter()
+        .filter(|row| row["name"] != "Aggregated")
+        .map(|row| row["num_requests"].as_u64().unwrap_or(0))
+        .sum()
+}
+
 async fn poll_until(client: &Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
         let report: Value = get_json(client, &format!("{url}/stats/requests")).await;
