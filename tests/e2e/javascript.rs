@@ -198,10 +198,15 @@ async fn tags_choose_the_tasks_of_a_javascript_user() {
 
 /// The k6 example against `base` (the target's URL, or a path below it).
 async fn k6_example(target: &Target, base: &str, args: &[&str]) -> Run {
+    k6_script("examples/k6/script.js", target, base, args).await
+}
+
+/// The k6 script `file` against `base`, with `--host` granting the target.
+async fn k6_script(file: &str, target: &Target, base: &str, args: &[&str]) -> Run {
     let env = format!("BASE_URL={base}");
     let mut all = vec![
         "-f",
-        "examples/k6/script.js",
+        file,
         "--headless",
         "--host",
         &target.url,
@@ -315,9 +320,10 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_k6_threshold_exits_99_and_names_the_threshold() {
     let target = Target::start().await;
-    // The same script against a broken service: every request answers 500.
+    // The same script, named by its folder (package.json's main), against a broken service:
+    // every request answers 500.
     let base = format!("{}/status/500", target.url);
-    let run = k6_example(&target, &base, &[]).await;
+    let run = k6_script("examples/k6", &target, &base, &[]).await;
     assert_eq!(run.code, 99, "{}\n{}", run.stdout, run.stderr);
     assert_clean(&run);
     let thresholds = run.section("Thresholds:").expect("a thresholds report");
@@ -340,7 +346,7 @@ async fn a_failed_k6_threshold_exits_99_and_names_the_threshold() {
 async fn k6_iterations_run_exactly_and_typescript_imports_are_bundled() {
     let target = Target::start().await;
     let env = format!("BASE_URL={}", target.url);
-    let run = run_js(&[
+    let args = [
         "-f",
         "tests/fixtures/js/iterations.ts",
         "--headless",
@@ -348,9 +354,17 @@ async fn k6_iterations_run_exactly_and_typescript_imports_are_bundled() {
         &target.url,
         "--env",
         &env,
-    ])
-    .await;
+    ];
+    // Built once (or found built), then found in the cache by its hash.
+    let first = run_js(&["-f", "tests/fixtures/js/iterations.ts", "--list"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let run = run_js(&args).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        !run.stderr.contains("into a component"),
+        "an unchanged script was built again:\n{}",
+        run.stderr
+    );
     let pages: Vec<String> = target
         .hits()
         .into_iter()

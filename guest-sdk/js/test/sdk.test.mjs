@@ -183,3 +183,20 @@ test('declared options reach parsedOptions through the runtime', () => {
   assert.equal(user.runTask(0), 'done');
   assert.deepEqual(host.sent[0].request.headers, [['x-key', 'k-1']]);
 });
+
+test('a custom wait is asked of the user, with the user as this', () => {
+  class Paced extends HttpUser {
+    static tasks = ['index'];
+    static waitTime = function () { return this.pause; };
+    constructor() { super(); this.pause = 0.25; }
+    index() {}
+  }
+  const scenario = locustScenario({ Paced }, 'paced.js');
+  assert.deepEqual(scenario.describe().description.classes[0].wait, { tag: 'custom' });
+  scenario.create(0);
+  assert.equal(scenario.waitTime(undefined), 0.25);
+  assert.throws(
+    () => locustScenario({ Bad: class extends HttpUser { static tasks = ['a']; static waitTime = 3; a() {} } }, 'b.js'),
+    /Bad.waitTime must be between\(\), constant\(\), constantPacing\(\) or a function returning seconds/,
+  );
+});
