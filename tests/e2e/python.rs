@@ -628,6 +628,9 @@ async fn the_documentations_xml_rpc_user_runs_over_python_sockets() {
         "1",
         "-t",
         "2s",
+        // The call in flight at the time limit finishes and is recorded, as the server saw it.
+        "--stop-timeout",
+        "5",
     ];
     let run = locust_with_env(&faulty, &env).await;
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
