@@ -120,8 +120,12 @@ export function k6Scenario(exports, scriptName) {
     onStart() {},
     onStop() {},
     runTask() {
-      run(setupData());
-      globalThis.__ITER += 1;
+      try {
+        run(setupData());
+      } finally {
+        // An iteration that throws is still an iteration.
+        globalThis.__ITER += 1;
+      }
     },
     startTaskSet() {},
     stopTaskSet() {},

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 
 import { host, reset } from './fake-host.mjs';
 import { duration } from '../src/k6-duration.js';
-import { planOf } from '../src/k6-scenario.js';
+import { k6Scenario, planOf } from '../src/k6-scenario.js';
 import { check, group } from '../src/k6.js';
 import http from '../src/k6-http.js';
 import { buildRequest, formEncode } from '../src/client.js';
@@ -199,4 +199,18 @@ test('a custom wait is asked of the user, with the user as this', () => {
     () => locustScenario({ Bad: class extends HttpUser { static tasks = ['a']; static waitTime = 3; a() {} } }, 'b.js'),
     /Bad.waitTime must be between\(\), constant\(\), constantPacing\(\) or a function returning seconds/,
   );
+});
+
+test('__ITER counts every iteration, those that throw too', () => {
+  globalThis.__ITER = 0;
+  const scenario = k6Scenario({
+    default() {
+      if (globalThis.__ITER % 2 === 0) throw new Error('even iteration');
+    },
+  }, 's.js');
+  assert.throws(() => scenario.runTask(0), /even iteration/);
+  assert.equal(globalThis.__ITER, 1);
+  scenario.runTask(0);
+  assert.equal(globalThis.__ITER, 2);
+  assert.throws(() => scenario.runTask(0), /even iteration/);
 });
