@@ -75,8 +75,62 @@ function messages(error) {
   });
 }
 
+/** The output file of an esbuild result whose path ends with `suffix`. */
+function outputOf(result, suffix) {
+  return result.outputFiles.find((file) => file.path.endsWith(suffix));
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** The numbers of one source-map segment (base64 VLQ). */
+function segment(text) {
+  const values = [];
+  let value = 0;
+  let shift = 0;
+  for (const char of text) {
+    const digit = BASE64.indexOf(char);
+    value += (digit & 31) << shift;
+    if (digit & 32) {
+      shift += 5;
+    } else {
+      values.push(value & 1 ? -(value >>> 1) : value >>> 1);
+      value = 0;
+      shift = 0;
+    }
+  }
+  return values;
+}
+
+/** For each generated line of a source map, its first segment's original `{source, line}`
+ * (0-based line), or undefined; only sources named `only` when given. */
+function lineTable(map, only) {
+  const table = [];
+  let source = 0;
+  let line = 0;
+  let column = 0;
+  for (const generated of map.mappings.split(';')) {
+    let first;
+    for (const part of generated.split(',')) {
+      if (part === '') continue;
+      const values = segment(part);
+      if (values.length < 4) continue;
+      source += values[1];
+      line += values[2];
+      column += values[3];
+      const name = map.sources[source];
+      if (first === undefined && (only === undefined || name.endsWith(only))) {
+        first = { source: name, line };
+      }
+    }
+    table.push(first);
+  }
+  void column;
+  return table;
+}
+
 // 1. The script and what it imports, as one CommonJS body; the SDK's modules stay outside.
 let script;
+let scriptMap;
 try {
   const result = await esbuild.build({
     entryPoints: [args.script],
@@ -87,17 +141,20 @@ try {
     target: 'es2022',
     mainFields: ['module', 'main'],
     write: false,
+    outfile: join(dirname(resolve(args.script)), 'script.bundle.js'),
+    sourcemap: 'external',
     logLevel: 'silent',
     plugins: [guard],
   });
-  script = result.outputFiles[0].text;
+  script = outputOf(result, '.js').text;
+  scriptMap = JSON.parse(outputOf(result, '.map').text);
 } catch (error) {
   fail(messages(error));
 }
 
 // 2. The entry: the SDK's modules, and the script as a function run per instance.
 const sdk = join(resolve(args.sdk), "src");
-const entry = `
+const entryTemplate = `
 import * as locust from ${JSON.stringify(join(sdk, 'locust.js'))};
 import * as k6 from ${JSON.stringify(join(sdk, 'k6.js'))};
 import * as k6http from ${JSON.stringify(join(sdk, 'k6-http.js'))};
@@ -116,11 +173,15 @@ function require(name) {
 installScript(function () {
   const module = { exports: {} };
   (function (module, exports, require) {
-${script}
+/*@@SCRIPT@@*/
   })(module, module.exports, require);
   return module.exports;
 }, ${JSON.stringify(basename(args.script))});
 `;
+// Where the script's first line sits in the entry.
+const SCRIPT = '/*@@SCRIPT@@*/';
+const scriptOffset = entryTemplate.split(SCRIPT)[0].split('\n').length - 1;
+const entry = entryTemplate.replace(SCRIPT, () => script);
 let bundled;
 try {
   const result = await esbuild.build({
@@ -130,10 +191,22 @@ try {
     platform: 'neutral',
     target: 'es2022',
     write: false,
+    outfile: `${args.out}.bundle.js`,
+    sourcemap: 'external',
     logLevel: 'silent',
     external: ['locust:*', 'wasi:*'],
   });
-  bundled = result.outputFiles[0].text;
+  bundled = outputOf(result, '.js').text;
+  // Each line of the final bundle that holds script code, as `file:line` in the script's own
+  // sources: the runtime shows tracebacks in those terms.
+  const entryLines = lineTable(JSON.parse(outputOf(result, '.map').text), 'locust-entry.js');
+  const scriptLines = lineTable(scriptMap);
+  const sourceLines = {};
+  entryLines.forEach((at, line) => {
+    const original = at === undefined ? undefined : scriptLines[at.line - scriptOffset];
+    if (original !== undefined) sourceLines[line + 1] = `${original.source}:${original.line + 1}`;
+  });
+  bundled += `\nglobalThis.__locustSourceLines = ${JSON.stringify(sourceLines)};\n`;
 } catch (error) {
   fail(messages(error));
 }

@@ -374,6 +374,14 @@ async fn k6_iterations_run_exactly_and_typescript_imports_are_bundled() {
     assert_eq!(pages.len(), 20, "{pages:?}");
     assert_eq!(run.requests("GET", "vu page"), 20, "{}", run.stdout);
     assert_eq!(run.requests("check", "served"), 20);
+    // The iteration that threw is a user error whose traceback names the script's line.
+    let errors = run.section("User errors").expect("a user error report");
+    assert!(
+        errors.contains("Error: the first iteration of VU 1 fails")
+            && errors.contains("@iterations.ts:21")
+            && !errors.contains("bundle.js"),
+        "{errors}"
+    );
     // Each VU's iterations count from 0.
     let mut by_vu: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for page in &pages {

@@ -33,10 +33,25 @@ function theScenario() {
   return scenario;
 }
 
+/** A stack in the script's own terms: its frames as `function@file:line` of the sources the
+ * build bundled (the table the build appends), the SDK's and the bindings' frames left out.
+ * The stack as it is when the build left no table or no frame is the script's. */
+export function scriptStack(stack) {
+  const lines = globalThis.__locustSourceLines;
+  if (lines === undefined || typeof stack !== 'string') return stack ?? '';
+  const frames = [];
+  for (const frame of stack.split('\n')) {
+    const found = /^(.*)@.*\.bundle\.js:(\d+):\d+$/.exec(frame);
+    const at = found === null ? undefined : lines[found[2]];
+    if (at !== undefined) frames.push(`${found[1] || '<anonymous>'}@${at}`);
+  }
+  return frames.length > 0 ? frames.join('\n') : stack;
+}
+
 /** The contract's task-error for anything thrown. */
 function taskError(error) {
   if (error instanceof Error) {
-    return { message: `${error.name}: ${error.message}`, traceback: error.stack ?? '' };
+    return { message: `${error.name}: ${error.message}`, traceback: scriptStack(error.stack) };
   }
   return { message: String(error), traceback: '' };
 }

@@ -13,7 +13,7 @@ import {
   HttpUser, TaskSet, SequentialTaskSet, task, tag, between, constant, constantPacing, events,
 } from '../src/locust.js';
 import { locustScenario } from '../src/locust-scenario.js';
-import { installScript, user } from '../src/runtime.js';
+import { installScript, scriptStack, user } from '../src/runtime.js';
 
 beforeEach(reset);
 
@@ -213,4 +213,21 @@ test('__ITER counts every iteration, those that throw too', () => {
   scenario.runTask(0);
   assert.equal(globalThis.__ITER, 2);
   assert.throws(() => scenario.runTask(0), /even iteration/);
+});
+
+test("tracebacks show the script's own files and lines, not the bundle's", () => {
+  const stack = [
+    'shop_default@component.wasm.bundle.js:1211:35',
+    'runTask@component.wasm.bundle.js:1004:10',
+    '@component.wasm.bundle.js:1300:3',
+    'export_user_0_4_0$runTask@/tmp/x/sources/initializer.js:1466:28',
+  ].join('\n');
+  assert.equal(scriptStack(stack), stack, 'without a table the stack is left alone');
+  globalThis.__locustSourceLines = { 1211: 'shop.js:5', 1300: 'common/auth.js:3' };
+  try {
+    assert.equal(scriptStack(stack), 'shop_default@shop.js:5\n<anonymous>@common/auth.js:3');
+    assert.equal(scriptStack('f@elsewhere.js:1:1'), 'f@elsewhere.js:1:1');
+  } finally {
+    delete globalThis.__locustSourceLines;
+  }
 });
