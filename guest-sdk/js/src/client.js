@@ -121,8 +121,7 @@ export class Response {
     this.elapsed = raw.elapsedMs;
     /** Why the request failed (a connection error, a timeout, status ≥ 400), else undefined. */
     this.error = raw.error;
-    /** The request as sent: `{method, url}`. */
-    this.request = { method: request.method, url: request.url };
+    this._request = request;
     this._id = raw.id;
     this._data = raw.data;
     this._catch = request.catchResponse;
@@ -146,6 +145,11 @@ export class Response {
       );
     }
     return this._data[part]();
+  }
+
+  /** The request as sent: `{method, url}`. */
+  get request() {
+    return { method: this._request.method, url: this._request.url };
   }
 
   /** Locust's name for `status`. */
