@@ -83,6 +83,24 @@ pub(crate) async fn worker(port: &str, cache: &Path, extra: &[&str]) -> (Backgro
     (worker, id)
 }
 
+/// A worker of the master on `port` with nothing of its own: an empty component cache (the
+/// suite's compiled code shared, so that it does not compile again) and nothing on PATH, so it
+/// must get the component from the master. Returns it once connected, with its cache folder.
+pub(crate) async fn bare_worker(port: &str) -> (Background, tempfile::TempDir) {
+    let cache = tempfile::tempdir().expect("cache");
+    crate::python::share_compiled_code(cache.path());
+    let worker = Background::start_with(
+        &["--worker", "--master-port", port],
+        &[
+            ("XDG_CACHE_HOME", cache.path().to_str().expect("utf-8")),
+            ("PATH", "/nonexistent"),
+        ],
+        "Connected to the master as ",
+    )
+    .await;
+    (worker, cache)
+}
+
 /// The users per class a worker (or master) logged when all were spawned.
 fn hatched(run: &Run) -> BTreeMap<String, u64> {
     let line = run

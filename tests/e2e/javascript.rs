@@ -516,18 +516,7 @@ async fn a_k6_script_runs_distributed_with_its_setup_data_on_every_worker() {
     // The workers have no script and no Node.js: the master sends the built component.
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let cache = tempfile::tempdir().expect("cache");
-        crate::python::share_compiled_code(cache.path());
-        let worker = Background::start_with(
-            &["--worker", "--master-port", &port],
-            &[
-                ("XDG_CACHE_HOME", cache.path().to_str().expect("utf-8")),
-                ("PATH", "/usr/bin:/bin"),
-            ],
-            "Connected to the master as ",
-        )
-        .await;
-        workers.push((worker, cache));
+        workers.push(crate::distributed::bare_worker(&port).await);
     }
     let run = master.wait().await;
     let mut logs = String::new();

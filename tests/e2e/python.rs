@@ -465,17 +465,7 @@ async fn a_worker_runs_the_python_component_the_master_sends() {
     )
     .await;
     // The worker has no locustfile and no componentize-py: it gets the built component.
-    let cache = tempfile::tempdir().expect("cache");
-    share_compiled_code(cache.path());
-    let worker = Background::start_with(
-        &["--worker", "--master-port", &port],
-        &[
-            ("XDG_CACHE_HOME", cache.path().to_str().expect("utf-8")),
-            ("PATH", "/usr/bin:/bin"),
-        ],
-        "Connected to the master as ",
-    )
-    .await;
+    let (worker, _cache) = crate::distributed::bare_worker(&port).await;
     let run = master.wait().await;
     let worker = worker.wait().await;
     assert_eq!(run.code, 0, "{}\n{}", run.stderr, worker.stderr);
