@@ -29,7 +29,9 @@ const esbuild = await tool('esbuild', 'lib/main.js');
 const { componentize } = await tool('@bytecodealliance/componentize-js', 'src/componentize.js');
 
 // The modules the SDK provides, by the names scripts import.
-const PROVIDED = { locust: 'locust.js', k6: 'k6.js', 'k6/http': 'k6-http.js' };
+const PROVIDED = {
+  locust: 'locust.js', k6: 'k6.js', 'k6/http': 'k6-http.js', 'k6/metrics': 'k6-metrics.js',
+};
 const NODE_BUILTINS = new Set([
   'assert', 'buffer', 'child_process', 'crypto', 'dns', 'events', 'fs', 'http', 'https', 'net',
   'os', 'path', 'process', 'stream', 'timers', 'tls', 'url', 'util', 'worker_threads', 'zlib',
@@ -44,7 +46,7 @@ const guard = {
       if (path === 'k6' || path.startsWith('k6/')) {
         return {
           errors: [{
-            text: `the k6 module "${path}" is not supported here (supported: k6, k6/http)`,
+            text: `the k6 module "${path}" is not supported here (supported: ${Object.keys(PROVIDED).filter((name) => name !== 'locust').join(', ')})`,
           }],
         };
       }
@@ -158,12 +160,14 @@ const entryTemplate = `
 import * as locust from ${JSON.stringify(join(sdk, 'locust.js'))};
 import * as k6 from ${JSON.stringify(join(sdk, 'k6.js'))};
 import * as k6http from ${JSON.stringify(join(sdk, 'k6-http.js'))};
+import * as k6metrics from ${JSON.stringify(join(sdk, 'k6-metrics.js'))};
 import { installScript } from ${JSON.stringify(join(sdk, 'runtime.js'))};
 export { user, hooks } from ${JSON.stringify(join(sdk, 'runtime.js'))};
 const provided = {
   locust: { __esModule: true, ...locust },
   k6: { __esModule: true, ...k6 },
   'k6/http': { __esModule: true, ...k6http },
+  'k6/metrics': { __esModule: true, ...k6metrics },
 };
 function require(name) {
   const found = provided[name];

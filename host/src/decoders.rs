@@ -95,7 +95,12 @@ pub fn worker_frame(input: &[u8]) -> bool {
     match Message::from_frame(&frame) {
         Ok(Message::Report(report)) => {
             let stats = crate::stats::Stats::new();
-            stats.absorb(&report.entries, &report.errors, &report.user_errors);
+            stats.absorb(
+                &report.entries,
+                &report.errors,
+                &report.user_errors,
+                &report.metrics,
+            );
             let _ = stats.read(crate::stats::csv::render_stats_csv);
             true
         }

@@ -239,6 +239,11 @@ fn apply_plan(run: &mut RunPlan, mut own: TestPlan) -> TestPlan {
     if run.given.users {
         own.stages.clear();
     }
+    if !run.given.spawn_rate && own.stages.is_empty() {
+        // k6's `vus` (with `duration` or `iterations`) is its constant-vus executor: every VU
+        // from the start, not one a second.
+        run.spawn_rate = run.users.max(1) as f64;
+    }
     own
 }
 
@@ -538,6 +543,11 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     print(&stats::render_error_report(&summary));
     print(&stats::render_user_errors(&summary));
     let elapsed = began.elapsed().as_secs_f64();
+    print(&crate::metrics::render::render_checks(&summary.metrics));
+    print(&crate::metrics::render::render_metrics(
+        &summary.metrics,
+        elapsed,
+    ));
     let judged = own_plan.as_ref().map(|own| judge(own, &summary, elapsed));
     let code = match (cut_short, judged) {
         // As shells report a process ended by the signal: 128 + its number.

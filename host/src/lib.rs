@@ -21,6 +21,7 @@ pub mod http;
 pub mod limits;
 pub mod listeners;
 pub mod logging;
+pub mod metrics;
 pub mod ratio;
 pub mod runner;
 pub mod scenario;

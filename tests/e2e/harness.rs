@@ -249,6 +249,44 @@ impl Run {
         self.stdout.split(heading).nth(1)
     }
 
+    /// The final summary's Aggregated row: (requests, failures).
+    pub fn aggregated(&self) -> (u64, u64) {
+        let before = self.stdout.rsplit("Response time percentiles").nth(1);
+        let row = before
+            .and_then(|before| before.rsplit("\n Name ").next())
+            .and_then(|summary| {
+                summary
+                    .lines()
+                    .find(|line| line.starts_with(" Aggregated "))
+            })
+            .unwrap_or_else(|| panic!("no Aggregated row:\n{}", self.stdout));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let failures = cells[2].split('(').next().and_then(|n| n.parse().ok());
+        (
+            cells[1].parse().expect("a request count"),
+            failures.expect("a failure count"),
+        )
+    }
+
+    /// The final checks table's row for `label` (`::group::check`, or the check's name
+    /// outside groups): (passes, fails).
+    pub fn check(&self, label: &str) -> Option<(u64, u64)> {
+        let table = self.stdout.rsplit("\n Check ").next()?;
+        let line = table
+            .lines()
+            .find(|line| line.starts_with(&format!(" {label} ")))?;
+        let cells: Vec<&str> = line.split_whitespace().rev().take(3).collect();
+        Some((cells[2].parse().ok()?, cells[1].parse().ok()?))
+    }
+
+    /// The final metrics table's line for `metric` (its first row, all series together).
+    pub fn metric(&self, metric: &str) -> Option<&str> {
+        let table = self.stdout.rsplit("\n Metric ").next()?;
+        table
+            .lines()
+            .find(|line| line.starts_with(&format!(" {metric} ")))
+    }
+
     /// Requests counted in the final summary for `method name` (0 if absent).
     pub fn requests(&self, method: &str, name: &str) -> u64 {
         self.summary_row(method, name)

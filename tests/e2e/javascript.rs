@@ -265,18 +265,38 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
     let served = served(&target);
     // setup() once, its data in every VU's requests; teardown() once, with the same data.
     assert_setup_data_in_every_request(&target);
-    // Statistics equal the target's counts; checks and groups are rows of their own.
+    // Statistics equal the target's counts; checks, groups and custom metrics are not
+    // requests: the Aggregated row is exactly what the target served.
     let front = count(&served, "/");
+    let items = count(&served, "/item");
     assert_eq!(run.requests("GET", "/"), front, "{}", run.stdout);
-    assert_eq!(run.requests("GET", "item"), count(&served, "/item"));
-    assert_eq!(run.requests("check", "status is 200"), front);
-    assert_eq!(run.requests("check", "body is ok"), front);
-    assert_eq!(failures(&run, "check", "body is ok"), 0);
-    assert_eq!(run.requests("group", "::front page"), front);
+    assert_eq!(run.requests("GET", "item"), items);
     assert_eq!(
-        run.requests("group", "::catalogue"),
-        count(&served, "/item")
+        run.aggregated(),
+        (target.hits().len() as u64, 0),
+        "{}",
+        run.stdout
     );
+    assert_eq!(
+        run.requests("check", "status is 200"),
+        0,
+        "checks are not requests"
+    );
+    assert_eq!(
+        run.check("::front page::status is 200"),
+        Some((front, 0)),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.check("::front page::body is ok"), Some((front, 0)));
+    let groups = run.metric("group_duration").expect("group durations");
+    assert!(
+        groups.contains("trend") && groups.contains("ms"),
+        "{groups}"
+    );
+    let viewed = run.metric("items_viewed").expect("the custom counter");
+    assert!(viewed.contains(&format!("count={items} ")), "{viewed}");
+    assert!(run.metric("front_page_time").is_some(), "{}", run.stdout);
     // The stages ramp to 4 VUs, one after another: __VU is 1..=4, each iterating from 0.
     let by_vu = iterations_by_vu(&target);
     assert_eq!(
@@ -307,6 +327,8 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
         "http_req_failed",
         "checks",
         "http_req_duration{name:item}",
+        "items_viewed",
+        "front_page_time{page:front}",
     ] {
         assert!(
             thresholds
@@ -315,6 +337,31 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
             "{metric}:\n{thresholds}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn k6_vus_with_a_duration_start_every_vu_at_once() {
+    let target = Target::start().await;
+    let run = k6_script(
+        "tests/fixtures/js/constant-vus.js",
+        &target,
+        &target.url,
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // Each VU iterates once a second for 3 s. Started one a second (Locust's default spawn
+    // rate), VU 5 would begin after the test ended; all at once, each makes 3 or 4.
+    let by_vu = iterations_by_vu(&target);
+    assert_eq!(
+        by_vu.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5],
+        "{by_vu:?}"
+    );
+    for (vu, iterations) in &by_vu {
+        assert!(iterations.len() >= 2, "VU {vu} started late: {by_vu:?}");
+    }
+    assert_eq!(run.aggregated().0, target.hits().len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,7 +420,8 @@ async fn k6_iterations_run_exactly_and_typescript_imports_are_bundled() {
         .collect();
     assert_eq!(pages.len(), 20, "{pages:?}");
     assert_eq!(run.requests("GET", "vu page"), 20, "{}", run.stdout);
-    assert_eq!(run.requests("check", "served"), 20);
+    assert_eq!(run.check("served"), Some((20, 0)), "{}", run.stdout);
+    assert_eq!(run.aggregated(), (20, 0), "{}", run.stdout);
     // The iteration that threw is a user error whose traceback names the script's line.
     let errors = run.section("User errors").expect("a user error report");
     assert!(
@@ -534,5 +582,23 @@ async fn a_k6_script_runs_distributed_with_its_setup_data_on_every_worker() {
         "{}",
         run.stdout
     );
-    assert!(run.section("Thresholds:").is_some(), "{}", run.stdout);
+    // Checks and custom metrics recorded on the workers are merged exactly on the master.
+    let front = count(&served, "/");
+    assert_eq!(
+        run.check("::front page::status is 200"),
+        Some((front, 0)),
+        "{}",
+        run.stdout
+    );
+    let items = count(&served, "/item");
+    let viewed = run.metric("items_viewed").expect("the custom counter");
+    assert!(viewed.contains(&format!("count={items} ")), "{viewed}");
+    assert_eq!(
+        run.aggregated().0,
+        target.hits().len() as u64,
+        "{}",
+        run.stdout
+    );
+    let thresholds = run.section("Thresholds:").expect("a thresholds report");
+    assert!(!thresholds.contains('✗'), "{thresholds}");
 }

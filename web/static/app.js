@@ -97,6 +97,41 @@ function renderExceptions(report) {
   });
 }
 
+function tagText(tags) {
+  return Object.entries(tags || {}).map(([name, value]) => `${name}:${value}`).join(", ");
+}
+
+function metricValues(m) {
+  const unit = m.is_time ? " ms" : "";
+  const n = (value) => `${round(value, 2)}${unit}`;
+  switch (m.type) {
+    case "counter": return `count=${round(m.sum, 3)} rate=${round(m.rate, 2)}/s`;
+    case "gauge": return `value=${n(m.value)} min=${n(m.min)} max=${n(m.max)}`;
+    case "rate": return `rate=${round(m.rate * 100, 2)}% (${m.passes} of ${m.count})`;
+    default: return `avg=${n(m.avg)} min=${n(m.min)} med=${n(m.med)} max=${n(m.max)} p(90)=${n(m["p(90)"])} p(95)=${n(m["p(95)"])}`;
+  }
+}
+
+function renderMetrics(report) {
+  const series = report.metrics || [];
+  document.querySelector('[data-tab="metrics"]').hidden = series.length === 0;
+  const checks = series.filter((m) => m.metric === "checks");
+  fillTable($("#check-rows"), checks, (tr, m) => {
+    const group = (m.tags && m.tags.group) || "";
+    cell(tr, group ? `${group}::${m.tags.check}` : (m.tags || {}).check);
+    cell(tr, m.passes, true);
+    cell(tr, m.fails, true);
+    cell(tr, `${round(m.rate * 100, 2)}%`, true);
+  });
+  fillTable($("#metric-rows"), series.filter((m) => m.metric !== "checks"), (tr, m) => {
+    cell(tr, m.metric);
+    cell(tr, tagText(m.tags));
+    cell(tr, m.type);
+    cell(tr, m.count, true);
+    cell(tr, metricValues(m));
+  });
+}
+
 function record(time, rps, fails, median, p95, users) {
   const series = [[history.time, time], [history.rps, rps], [history.fails, fails],
     [history.median, median], [history.p95, p95], [history.users, users]];
@@ -160,12 +195,14 @@ function drawCharts() {
 
 async function poll() {
   try {
-    const [stats, exceptions] = await Promise.all([
+    const [stats, exceptions, metrics] = await Promise.all([
       fetch("./stats/requests").then((r) => r.json()),
       fetch("./exceptions").then((r) => r.json()),
+      fetch("./stats/metrics").then((r) => r.json()),
     ]);
     renderStats(stats);
     renderExceptions(exceptions);
+    renderMetrics(metrics);
   } catch (error) {
     $("#state").textContent = "unreachable";
   } finally {

@@ -12,3 +12,4 @@ export {
   sleep,
 } from 'locust:runtime/context@0.4.0';
 export { declare as declarePlan, share, shared } from 'locust:runtime/test-plan@0.4.0';
+export { declare as declareMetric, add as addMetric } from 'locust:runtime/metrics@0.4.0';

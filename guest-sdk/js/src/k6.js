@@ -1,7 +1,8 @@
-// `import { check, group, sleep, fail } from 'k6'`: k6's core functions, recorded in the
-// host's statistics (checks under type "check", groups' durations under type "group").
+// `import { check, group, sleep, fail } from 'k6'`: k6's core functions. Checks and group
+// durations are k6's built-in metrics `checks` (a rate tagged with the check and its group)
+// and `group_duration` (a trend tagged with the group's path): metrics, never requests.
 
-import { recordEvent, sleep as hostSleep } from './host.js';
+import { addMetric, sleep as hostSleep } from './host.js';
 
 const groups = [];
 
@@ -10,19 +11,24 @@ export function groupPath() {
   return groups.length === 0 ? '' : `::${groups.join('::')}`;
 }
 
-function record(type, name, milliseconds, error) {
-  recordEvent({
-    requestType: type,
-    name,
-    responseTimeMs: milliseconds,
-    responseLength: 0n,
-    error,
-  });
+/** `tags` (an object) as the contract's list of pairs, with `extra` first (tags win). */
+export function tagList(tags, extra) {
+  const list = extra ? [...extra] : [];
+  if (tags !== undefined && tags !== null) {
+    if (typeof tags !== 'object') throw new TypeError('tags must be an object of names and values');
+    for (const [name, value] of Object.entries(tags)) list.push([name, String(value)]);
+  }
+  return list;
+}
+
+function recordCheck(name, passed, tags) {
+  const path = groupPath();
+  const own = path === '' ? [['check', name]] : [['check', name], ['group', path]];
+  addMetric('checks', passed ? 1 : 0, tagList(tags, own));
 }
 
 /** Evaluate each check on `value`; each is recorded as passed or failed. True when all pass. */
 export function check(value, checks, tags) {
-  void tags;
   if (checks === null || typeof checks !== 'object') {
     throw new TypeError('check(value, { name: value => boolean, ... }) needs an object of checks');
   }
@@ -33,10 +39,10 @@ export function check(value, checks, tags) {
       passed = Boolean(typeof test === 'function' ? test(value) : test);
     } catch (error) {
       // k6 counts a check that throws as failed and stops the iteration.
-      record('check', name, 0, `check threw: ${error && error.message}`);
+      recordCheck(name, false, tags);
       throw error;
     }
-    record('check', name, 0, passed ? undefined : 'check failed');
+    recordCheck(name, passed, tags);
     all = all && passed;
   }
   return all;
@@ -51,7 +57,7 @@ export function group(name, fn) {
   try {
     return fn();
   } finally {
-    record('group', path, performance.now() - started, undefined);
+    addMetric('group_duration', performance.now() - started, [['group', path]]);
     groups.pop();
   }
 }

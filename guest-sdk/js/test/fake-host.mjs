@@ -6,6 +6,8 @@ export const host = {
   events: [],
   logs: [],
   plans: [],
+  metrics: [],
+  declared: {},
   resolved: [],
   sleeps: [],
   options: {},
@@ -16,7 +18,7 @@ export const host = {
 
 export function reset() {
   Object.assign(host, {
-    sent: [], events: [], logs: [], plans: [], resolved: [], sleeps: [], options: {},
+    sent: [], events: [], logs: [], plans: [], metrics: [], declared: {}, resolved: [], sleeps: [], options: {},
     sharedData: undefined, user: 1n,
   });
   host.respond = () => ({ status: 200, body: 'ok', headers: [['content-type', 'text/plain']] });
@@ -57,6 +59,20 @@ export function resolve(id, verdict) {
 
 export function recordEvent(event) {
   host.events.push(event);
+}
+
+export function declareMetric(name, kind, isTime) {
+  const known = host.declared[name];
+  if (known !== undefined && known.kind !== kind) {
+    const error = new Error('declare failed');
+    error.payload = `metric '${name}' is already a ${known.kind}; it cannot also be a ${kind}`;
+    throw error;
+  }
+  host.declared[name] = { kind, isTime };
+}
+
+export function addMetric(name, value, tags) {
+  host.metrics.push({ name, value, tags });
 }
 
 export function writeLog(level, message) {

@@ -7,6 +7,7 @@ import { host, reset } from './fake-host.mjs';
 import { duration } from '../src/k6-duration.js';
 import { k6Scenario, planOf } from '../src/k6-scenario.js';
 import { check, group } from '../src/k6.js';
+import { Counter, Gauge, Rate, Trend } from '../src/k6-metrics.js';
 import http from '../src/k6-http.js';
 import { buildRequest, formEncode } from '../src/client.js';
 import {
@@ -56,21 +57,38 @@ test('k6 options become a plan; others are refused by name', () => {
   assert.throws(() => planOf({ vus: -1 }, 's'), /options.vus must be a whole number/);
 });
 
-test('checks are recorded one by one, groups with their path and duration', () => {
+test('checks and groups are metrics, never requests', () => {
   const passed = group('outer', () => group('inner', () => check({ status: 200 }, {
     'is 200': (r) => r.status === 200,
     'is 201': (r) => r.status === 201,
-  })));
+  }, { kind: 'api' })));
   assert.equal(passed, false);
-  const rows = host.events.map((e) => [e.requestType, e.name, e.error]);
+  assert.equal(host.events.length, 0);
+  const rows = host.metrics.map((m) => [m.name, m.tags, m.name === 'checks' ? m.value : 'ms']);
   assert.deepEqual(rows, [
-    ['check', 'is 200', undefined],
-    ['check', 'is 201', 'check failed'],
-    ['group', '::outer::inner', undefined],
-    ['group', '::outer', undefined],
+    ['checks', [['check', 'is 200'], ['group', '::outer::inner'], ['kind', 'api']], 1],
+    ['checks', [['check', 'is 201'], ['group', '::outer::inner'], ['kind', 'api']], 0],
+    ['group_duration', [['group', '::outer::inner']], 'ms'],
+    ['group_duration', [['group', '::outer']], 'ms'],
   ]);
   assert.throws(() => check(1, { boom: () => { throw new Error('bad'); } }), /bad/);
-  assert.equal(host.events.at(-1).error, 'check threw: bad');
+  assert.deepEqual(host.metrics.at(-1), { name: 'checks', value: 0, tags: [['check', 'boom']] });
+});
+
+test('custom metrics declare themselves and add samples with tags and group', () => {
+  const orders = new Counter('orders');
+  const waiting = new Trend('waiting_time', true);
+  assert.deepEqual(host.declared.waiting_time, { kind: 'trend', isTime: true });
+  orders.add(2, { shop: 'north' });
+  group('pay', () => waiting.add(12.5));
+  new Rate('ok_rate').add(true);
+  const custom = host.metrics.filter((m) => m.name !== 'group_duration');
+  assert.deepEqual(custom, [
+    { name: 'orders', value: 2, tags: [['shop', 'north']] },
+    { name: 'waiting_time', value: 12.5, tags: [['group', '::pay']] },
+    { name: 'ok_rate', value: 1, tags: [] },
+  ]);
+  assert.throws(() => new Gauge('orders'), /already a counter; it cannot also be a gauge/);
 });
 
 test('k6/http requests carry params as the host expects', () => {

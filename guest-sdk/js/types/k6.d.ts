@@ -1,4 +1,4 @@
-// Types of the k6 API the locust runtime provides to k6 scripts: `k6`, `k6/http`, and the
+// Types of the k6 API the locust runtime provides to k6 scripts: `k6`, `k6/http`, `k6/metrics`, and the
 // globals `__VU`, `__ITER`, `__ENV`. Reference them with
 //   /// <reference types="locust/types/k6" />
 
@@ -10,13 +10,13 @@ declare const __ITER: number;
 declare const __ENV: Record<string, string>;
 
 declare module 'k6' {
-  /** Evaluate each check on `value`; each is recorded (type "check"). True when all pass. */
+  /** Evaluate each check on `value`; each is a sample of the `checks` rate. True when all pass. */
   export function check<T>(
     value: T,
     checks: Record<string, ((value: T) => unknown) | boolean>,
     tags?: Record<string, string>,
   ): boolean;
-  /** Run `fn` inside the group `name`; its duration is recorded (type "group"). */
+  /** Run `fn` inside the group `name`; its duration is a sample of `group_duration`. */
   export function group<R>(name: string, fn: () => R): R;
   /** Pause this VU for `seconds`. */
   export function sleep(seconds: number): void;
@@ -93,4 +93,34 @@ declare module 'k6/http' {
     batch: typeof batch; url: typeof url;
   };
   export default http;
+}
+
+declare module 'k6/metrics' {
+  /** What every custom metric has. Create metrics at the script's top level (k6's init). */
+  abstract class Metric {
+    /** The metric's name, as thresholds and the summary show it. */
+    readonly name: string;
+    /** Whether values are milliseconds. */
+    readonly isTime: boolean;
+    /** Add one sample with optional tags (usable in thresholds: `name{tag:value}`). */
+    add(value: number | boolean, tags?: Record<string, string | number | boolean>): boolean;
+  }
+  /** A sum: `count`, `rate` per second. */
+  export class Counter extends Metric {
+    constructor(name: string, isTime?: boolean);
+  }
+  /** The latest value: `value`, with min and max. */
+  export class Gauge extends Metric {
+    constructor(name: string, isTime?: boolean);
+  }
+  /** The share of true (non-zero) samples: `rate`. */
+  export class Rate extends Metric {
+    constructor(name: string, isTime?: boolean);
+  }
+  /** A distribution: `avg`, `min`, `med`, `max`, `p(N)`. */
+  export class Trend extends Metric {
+    constructor(name: string, isTime?: boolean);
+  }
+  const metrics: { Counter: typeof Counter; Gauge: typeof Gauge; Rate: typeof Rate; Trend: typeof Trend };
+  export default metrics;
 }

@@ -22,7 +22,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use self::locust::runtime::{context, events, http, log, test_plan, types};
+pub use self::locust::runtime::{context, events, http, log, metrics, test_plan, types};
 
 /// The `protocol-plugin` world, for describing a plugin in an instance of its own; its imports
 /// are the user component's, implemented once.

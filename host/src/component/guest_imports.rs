@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::bindings::{context, events, log, test_plan, types};
+use super::bindings::{context, events, log, metrics, test_plan, types};
 use super::state::UserState;
 use crate::events::RequestEvent;
 
@@ -20,6 +20,48 @@ impl events::Host for UserState {
             response_length: entry.response_length,
             error: entry.error.as_deref(),
         });
+    }
+}
+
+impl metrics::Host for UserState {
+    async fn declare(
+        &mut self,
+        name: String,
+        kind: metrics::MetricType,
+        is_time: bool,
+    ) -> Result<(), String> {
+        let kind = crate::metrics::MetricKind {
+            kind: match kind {
+                metrics::MetricType::Counter => crate::metrics::MetricType::Counter,
+                metrics::MetricType::Gauge => crate::metrics::MetricType::Gauge,
+                metrics::MetricType::Rate => crate::metrics::MetricType::Rate,
+                metrics::MetricType::Trend => crate::metrics::MetricType::Trend,
+            },
+            is_time,
+        };
+        self.declared_metrics
+            .declare(&name, kind)
+            .map_err(|error| error.to_string())
+    }
+
+    async fn add(&mut self, name: String, value: f64, tags: Vec<(String, String)>) {
+        let Some(kind) = self.declared_metrics.get(&name) else {
+            if !self.undeclared_warned {
+                self.undeclared_warned = true;
+                let shown: String = name.chars().take(crate::metrics::MAX_NAME).collect();
+                tracing::warn!(target: "locust.user", class = &*self.identity.class, "a sample of the undeclared metric {shown:?} was dropped: declare it first (this user's further ones are dropped silently)");
+            }
+            return;
+        };
+        if !value.is_finite() {
+            return;
+        }
+        self.reporter.stats.record_metric(
+            &name,
+            kind,
+            crate::metrics::normalise_tags(&tags),
+            value,
+        );
     }
 }
 

@@ -45,6 +45,7 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("src/host.js"),
     sdk_file!("src/k6-duration.js"),
     sdk_file!("src/k6-http.js"),
+    sdk_file!("src/k6-metrics.js"),
     sdk_file!("src/k6-scenario.js"),
     sdk_file!("src/k6.js"),
     sdk_file!("src/locust-scenario.js"),

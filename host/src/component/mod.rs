@@ -705,12 +705,12 @@ impl TestComponent {
             .describe()
             .await
             .map_err(|error| format!("describe() failed: {error}"))?;
-        let plan = instance
-            .store
-            .data_mut()
+        let state = instance.store.data_mut();
+        let declared = std::mem::take(&mut state.declared_metrics);
+        let plan = state
             .declared_plan
             .take()
-            .map(crate::test_plan::TestPlan::from_wit)
+            .map(|plan| crate::test_plan::TestPlan::from_wit(plan, &declared))
             .transpose()
             .map_err(|error| error.to_string())?;
         Ok((description, plan))

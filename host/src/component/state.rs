@@ -90,6 +90,10 @@ pub struct UserState {
     pub(super) declared_plan: Option<super::bindings::test_plan::Plan>,
     /// Whether this instance is the one `user.describe` runs in.
     pub(super) describing: bool,
+    /// The metrics this instance declared (`metrics.declare`).
+    pub(super) declared_metrics: crate::metrics::Declared,
+    /// Whether a sample of an undeclared metric was reported already.
+    pub(super) undeclared_warned: bool,
 }
 
 impl UserState {
@@ -142,6 +146,8 @@ impl UserState {
             cpu: None,
             declared_plan: None,
             describing: false,
+            declared_metrics: crate::metrics::Declared::default(),
+            undeclared_warned: false,
         }
     }
 

@@ -371,6 +371,7 @@ pub fn parse_options_with(
         users: given("users"),
         run_time: given("run_time"),
         stop_timeout: given("stop_timeout"),
+        spawn_rate: given("hatch_rate"),
     };
     Ok((options, values))
 }

@@ -469,6 +469,8 @@ pub struct Given {
     pub run_time: bool,
     /// `-s`.
     pub stop_timeout: bool,
+    /// `-r`.
+    pub spawn_rate: bool,
 }
 
 /// Step load: add `users` every `time`, up to the total.

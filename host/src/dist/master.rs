@@ -841,10 +841,11 @@ impl Master {
                     errors,
                     user_errors,
                     user_count,
+                    metrics,
                     custom: data,
                 }) => {
                     worker.user_count = user_count;
-                    report = Some((entries, errors, user_errors));
+                    report = Some((entries, errors, user_errors, metrics));
                     custom = data;
                 }
                 Message::Spawning => worker.state = WorkerState::Spawning,
@@ -900,8 +901,8 @@ impl Master {
             }
         }
         // Outside the lock: readers of the statistics may ask for the workers meanwhile.
-        if let Some((entries, errors, user_errors)) = report {
-            self.stats.absorb(&entries, &errors, &user_errors);
+        if let Some((entries, errors, user_errors, metrics)) = report {
+            self.stats.absorb(&entries, &errors, &user_errors, &metrics);
         }
         self.changed();
         send_all(outgoing).await;

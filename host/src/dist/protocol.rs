@@ -194,6 +194,9 @@ pub struct Report {
     pub user_errors: Vec<UserErrorEntry>,
     /// Users running on the worker.
     pub user_count: u64,
+    /// Series of checks, group durations and custom metrics, with their summaries.
+    #[serde(default)]
+    pub metrics: Vec<crate::metrics::Series>,
     /// Data a guest attached with `report_to_master`, opaque here.
     #[serde(with = "serde_bytes_option")]
     pub custom: Option<Vec<u8>>,
@@ -454,6 +457,7 @@ pub fn sample_messages() -> Vec<Message> {
             errors: snapshot.errors.clone().into_iter().collect(),
             user_errors: snapshot.user_errors.clone(),
             user_count: 4,
+            metrics: snapshot.metrics.to_series(),
             custom: None,
         }),
         Message::Heartbeat(Heartbeat {
@@ -584,6 +588,7 @@ mod tests {
                 errors: Vec::new(),
                 user_errors: Vec::new(),
                 user_count: 1,
+                metrics: Vec::new(),
                 custom: None,
             })
             .to_frame()

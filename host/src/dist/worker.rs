@@ -604,6 +604,7 @@ impl Worker {
             errors: taken.errors.into_iter().collect(),
             user_errors: taken.user_errors,
             user_count: runner.map_or(0, |runner| runner.user_count()),
+            metrics: taken.metrics.to_series(),
             custom,
         })
     }

@@ -258,6 +258,14 @@ impl CsvWriter {
         self.history.flush()?;
         crate::files::replace(&self.path("_stats.csv"), &render_stats_csv(stats)?)?;
         crate::files::replace(&self.path("_failures.csv"), &render_failures_csv(stats)?)?;
+        if !stats.metrics.is_empty() {
+            // Checks, groups and custom metrics: only for runs that have them.
+            let seconds = (now - stats.total.start_time).max(0.0);
+            crate::files::replace(
+                &self.path("_metrics.csv"),
+                &crate::metrics::render::render_csv(&stats.metrics, seconds),
+            )?;
+        }
         crate::files::replace(&self.path("_stats_history.csv"), self.history.get_ref())
     }
 }

@@ -39,7 +39,7 @@ pub struct StatsEntry {
     pub start_time: f64,
     /// Unix time (seconds, fractional) of the most recent request.
     pub last_request_timestamp: f64,
-    #[serde(with = "histogram_pairs")]
+    #[serde(with = "super::latencies::wire")]
     histogram: Latencies,
     #[serde(with = "second_counts")]
     rates: [SecondCount; RATE_SECONDS],
@@ -262,25 +262,6 @@ fn add_second(rates: &mut [SecondCount; RATE_SECONDS], second: u64, requests: u6
     }
     slot.requests += requests;
     slot.failures += failures;
-}
-
-/// A histogram on the wire: its recorded buckets as (value, count) pairs.
-mod histogram_pairs {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::Latencies;
-
-    pub fn serialize<S: Serializer>(latencies: &Latencies, out: S) -> Result<S::Ok, S::Error> {
-        out.collect_seq(latencies.pairs())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Latencies, D::Error> {
-        let mut latencies = Latencies::default();
-        for (value, count) in Vec::<(u64, u64)>::deserialize(input)? {
-            latencies.record_n(value, count);
-        }
-        Ok(latencies)
-    }
 }
 
 /// Per-second counts on the wire: the seconds that saw requests, as (second, requests,

@@ -175,6 +175,27 @@ impl PartialEq for Latencies {
     }
 }
 
+/// A histogram on the wire: its recorded buckets as (value, count) pairs.
+pub mod wire {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Latencies;
+
+    /// Write the held samples as (bucket value, count) pairs.
+    pub fn serialize<S: Serializer>(latencies: &Latencies, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq(latencies.pairs())
+    }
+
+    /// Read (bucket value, count) pairs back into samples.
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Latencies, D::Error> {
+        let mut latencies = Latencies::default();
+        for (value, count) in Vec::<(u64, u64)>::deserialize(input)? {
+            latencies.record_n(value, count);
+        }
+        Ok(latencies)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng};

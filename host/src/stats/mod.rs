@@ -8,7 +8,7 @@
 mod console;
 pub mod csv;
 mod entry;
-mod latencies;
+pub(crate) mod latencies;
 pub mod names;
 pub mod window;
 
@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::metrics::{MetricKind, MetricSet, Series};
 pub use console::{
     PERCENTILES, percentile_label, render_error_report, render_percentiles, render_stats,
     render_user_errors,
@@ -78,6 +79,8 @@ pub struct RequestStats {
     pub errors: BTreeMap<ErrorKey, u64>,
     /// User errors in the order first seen.
     pub user_errors: Vec<UserErrorEntry>,
+    /// Checks, group durations and custom metrics: never requests.
+    pub metrics: MetricSet,
 }
 
 impl RequestStats {
@@ -87,6 +90,7 @@ impl RequestStats {
             total: StatsEntry::new("", AGGREGATED, now),
             errors: BTreeMap::new(),
             user_errors: Vec::new(),
+            metrics: MetricSet::default(),
         }
     }
 
@@ -123,6 +127,7 @@ impl RequestStats {
         for (key, count) in shard.errors.drain() {
             *self.errors.entry(key).or_insert(0) += count;
         }
+        self.metrics.absorb(&mut shard.metrics);
     }
 
     fn reset(&mut self, now: f64) {
@@ -136,6 +141,7 @@ struct Shard {
     /// By name, then a short list of methods: lookups borrow the caller's strings.
     entries: HashMap<String, Vec<StatsEntry>>,
     errors: HashMap<ErrorKey, u64>,
+    metrics: MetricSet,
 }
 
 impl Shard {
@@ -293,6 +299,19 @@ impl Stats {
         });
     }
 
+    /// Record one sample of a metric that is not a request (a check, a group's duration, a
+    /// custom metric); `tags` in series form ([`crate::metrics::normalise_tags`]).
+    pub fn record_metric(
+        &self,
+        metric: &str,
+        kind: MetricKind,
+        tags: Vec<(String, String)>,
+        value: f64,
+    ) {
+        let now = unix_now();
+        self.with_shard(|shard| shard.metrics.add(metric, kind, tags, value, now));
+    }
+
     /// Record a user error (a task that failed); identical errors are counted together.
     pub fn record_user_error(&self, message: &str, traceback: &str) {
         let mut merged = lock(&self.inner.merged);
@@ -341,14 +360,16 @@ impl Stats {
     }
 
     /// Add statistics recorded elsewhere (a worker's report): entries with their histograms,
-    /// failures and user errors. Merging is exact.
+    /// failures, user errors and metric series. Merging is exact.
     pub fn absorb(
         &self,
         entries: &[StatsEntry],
         errors: &[(ErrorKey, u64)],
         user_errors: &[UserErrorEntry],
+        metrics: &[Series],
     ) {
         let mut merged = lock(&self.inner.merged);
+        merged.metrics.absorb_series(metrics);
         let start = merged.total.start_time;
         for entry in entries.iter().filter(|entry| entry.num_requests > 0) {
             let name = lock(&self.inner.names)
@@ -451,7 +472,12 @@ mod tests {
             let taken = worker.take();
             let entries: Vec<StatsEntry> = taken.entries.into_values().collect();
             let errors: Vec<(ErrorKey, u64)> = taken.errors.into_iter().collect();
-            master.absorb(&entries, &errors, &taken.user_errors);
+            master.absorb(
+                &entries,
+                &errors,
+                &taken.user_errors,
+                &taken.metrics.to_series(),
+            );
         }
         assert_eq!(worker.snapshot().total.num_requests, 0);
         let merged = master.snapshot();

@@ -67,7 +67,10 @@ fn seconds(what: &str, value: f64) -> Result<Duration, PlanError> {
 
 impl TestPlan {
     /// Check what the guest declared.
-    pub fn from_wit(plan: wit::Plan) -> Result<Self, PlanError> {
+    pub fn from_wit(
+        plan: wit::Plan,
+        declared: &crate::metrics::Declared,
+    ) -> Result<Self, PlanError> {
         if plan.stages.len() > MAX_STAGES || plan.thresholds.len() > MAX_THRESHOLDS {
             return Err(PlanError::Value(format!(
                 "a plan has at most {MAX_STAGES} stages and {MAX_THRESHOLDS} thresholds"
@@ -91,6 +94,7 @@ impl TestPlan {
                     &threshold.metric,
                     &threshold.conditions,
                     threshold.abort_on_fail,
+                    declared,
                 )
             })
             .collect::<Result<_, _>>()?;
@@ -307,11 +311,11 @@ mod tests {
             thresholds: vec![],
             stop_timeout: None,
         };
-        let good = TestPlan::from_wit(plan(1.5, Some(4))).expect("valid");
+        let good = TestPlan::from_wit(plan(1.5, Some(4)), &Default::default()).expect("valid");
         assert_eq!(good.run_time, Some(Duration::from_millis(1500)));
         assert_eq!(good.peak_users(), Some(7));
         assert_eq!(good.stages_duration(), Duration::from_secs(3));
-        assert!(TestPlan::from_wit(plan(-1.0, None)).is_err());
-        assert!(TestPlan::from_wit(plan(1.0, Some(0))).is_err());
+        assert!(TestPlan::from_wit(plan(-1.0, None), &Default::default()).is_err());
+        assert!(TestPlan::from_wit(plan(1.0, Some(0)), &Default::default()).is_err());
     }
 }

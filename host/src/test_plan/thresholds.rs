@@ -1,25 +1,21 @@
 //! k6's thresholds: pass/fail criteria on the test's metrics (`http_req_duration:
 //! ['p(95)<500']`), parsed when the component loads and evaluated from the statistics.
 //!
-//! The metrics are read from what the host records: HTTP requests are every entry that is not
-//! a check or a group; `check` entries are k6's checks (a failure is a failed check); `group`
-//! entries carry each group's duration.
+//! `http_req_duration`, `http_req_failed` and `http_reqs` are read from the request table
+//! (every HTTP and plugin request); `checks`, `group_duration` and the script's custom metrics
+//! from the run's metric series (`crate::metrics`), which never count as requests.
 
 use std::fmt;
 
+use crate::metrics::{Declared, MetricType, Tags};
 use crate::stats::{RequestStats, StatsEntry};
-
-/// The request type under which the JavaScript SDK records a k6 `check`.
-pub const CHECK_TYPE: &str = "check";
-/// The request type under which the JavaScript SDK records a k6 `group`'s duration.
-pub const GROUP_TYPE: &str = "group";
 
 /// Why a threshold cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ThresholdError {
-    /// The metric is not one the host measures.
+    /// The metric is neither measured by the host nor declared by the script.
     #[error(
-        "threshold on {0}: that metric is not measured here (supported: http_req_duration, http_req_failed, http_reqs, checks, group_duration)"
+        "threshold on {0}: no such metric (the host measures http_req_duration, http_req_failed, http_reqs, checks and group_duration; others must be declared by the script, e.g. new Trend('{0}') from k6/metrics)"
     )]
     UnknownMetric(String),
     /// A tag filter the metric cannot be split by.
@@ -49,61 +45,59 @@ pub enum ThresholdError {
 /// What kind of values a metric holds, which decides the aggregations it has.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
-    /// Durations: `avg`, `min`, `max`, `med`, `p(N)`.
+    /// A distribution: `avg`, `min`, `max`, `med`, `p(N)`.
     Trend,
     /// A share of true values: `rate`.
     Rate,
     /// A count: `count`, `rate` (per second).
     Counter,
+    /// The latest value: `value`.
+    Gauge,
 }
 
-/// A metric the host measures.
-#[derive(Clone, Copy, Debug, PartialEq)]
+impl From<MetricType> for Kind {
+    fn from(kind: MetricType) -> Self {
+        match kind {
+            MetricType::Counter => Self::Counter,
+            MetricType::Gauge => Self::Gauge,
+            MetricType::Rate => Self::Rate,
+            MetricType::Trend => Self::Trend,
+        }
+    }
+}
+
+/// Where a metric's samples are read from.
+#[derive(Clone, Debug, PartialEq)]
 enum Metric {
     HttpReqDuration,
     HttpReqFailed,
     HttpReqs,
-    Checks,
-    GroupDuration,
+    /// A series of the run's metric set: checks, group durations, custom metrics.
+    Series(String, Kind),
 }
 
+/// The tags the request metrics can be filtered by.
+const REQUEST_TAGS: &str = "name, method";
+
 impl Metric {
-    fn parse(name: &str) -> Option<Self> {
+    fn parse(name: &str, declared: &Declared) -> Option<Self> {
         Some(match name {
             "http_req_duration" => Self::HttpReqDuration,
             "http_req_failed" => Self::HttpReqFailed,
             "http_reqs" => Self::HttpReqs,
-            "checks" => Self::Checks,
-            "group_duration" => Self::GroupDuration,
-            _ => return None,
+            _ => {
+                let kind = declared.get(name)?;
+                Self::Series(name.to_owned(), kind.kind.into())
+            }
         })
     }
 
-    fn kind(self) -> Kind {
+    fn kind(&self) -> Kind {
         match self {
-            Self::HttpReqDuration | Self::GroupDuration => Kind::Trend,
-            Self::HttpReqFailed | Self::Checks => Kind::Rate,
+            Self::HttpReqDuration => Kind::Trend,
+            Self::HttpReqFailed => Kind::Rate,
             Self::HttpReqs => Kind::Counter,
-        }
-    }
-
-    /// The tags the metric can be filtered by, and what each selects.
-    fn tags(self) -> &'static str {
-        match self {
-            Self::HttpReqDuration | Self::HttpReqFailed | Self::HttpReqs => "name, method",
-            Self::Checks => "check",
-            Self::GroupDuration => "group",
-        }
-    }
-
-    /// Whether `entry` is one of the metric's samples.
-    fn samples(self, entry: &StatsEntry) -> bool {
-        let is_check = entry.method == CHECK_TYPE;
-        let is_group = entry.method == GROUP_TYPE;
-        match self {
-            Self::HttpReqDuration | Self::HttpReqFailed | Self::HttpReqs => !is_check && !is_group,
-            Self::Checks => is_check,
-            Self::GroupDuration => is_group,
+            Self::Series(_, kind) => *kind,
         }
     }
 }
@@ -119,6 +113,8 @@ enum Aggregate {
     Percentile(f64),
     Rate,
     Count,
+    /// A gauge's latest value.
+    Value,
 }
 
 impl Aggregate {
@@ -130,6 +126,7 @@ impl Aggregate {
             "med" => Self::Med,
             "rate" => Self::Rate,
             "count" => Self::Count,
+            "value" => Self::Value,
             _ => {
                 let number = text.strip_prefix("p(")?.strip_suffix(')')?.trim();
                 let value: f64 = number.parse().ok()?;
@@ -148,6 +145,7 @@ impl Aggregate {
             }
             Self::Rate => kind == Kind::Rate || kind == Kind::Counter,
             Self::Count => kind == Kind::Counter,
+            Self::Value => kind == Kind::Gauge,
         }
     }
 }
@@ -208,13 +206,15 @@ impl Condition {
         .into_iter()
         .find_map(|(symbol, operator)| rest.strip_prefix(symbol).map(|right| (operator, right)))
         .ok_or_else(|| bad("has an unknown comparison (use <, <=, >, >=, == or !=)"))?;
-        let aggregate = Aggregate::parse(left.trim())
-            .ok_or_else(|| bad("does not start with avg, min, max, med, p(N), rate or count"))?;
+        let aggregate = Aggregate::parse(left.trim()).ok_or_else(|| {
+            bad("does not start with avg, min, max, med, p(N), rate, count or value")
+        })?;
         if !aggregate.fits(kind) {
             let which = match kind {
                 Kind::Trend => "avg, min, max, med and p(N)",
                 Kind::Rate => "rate",
                 Kind::Counter => "count and rate",
+                Kind::Gauge => "value",
             };
             return Err(bad(&format!("does not fit this metric, which has {which}")));
         }
@@ -233,13 +233,14 @@ impl Condition {
     }
 }
 
-/// A threshold: a metric (optionally filtered by one tag) and the conditions on it.
+/// A threshold: a metric (optionally filtered by tags) and the conditions on it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Threshold {
     /// The metric as written, e.g. `http_req_duration{name:/login}`.
     pub source: String,
     metric: Metric,
-    filter: Option<(String, String)>,
+    /// Tags a sample must carry, sorted by name.
+    filter: Vec<(String, String)>,
     conditions: Vec<Condition>,
     /// Stop the test as soon as it fails.
     pub abort_on_fail: bool,
@@ -273,47 +274,57 @@ fn round(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// Split `metric{tag:value,tag:value}` into the name and its filter.
+fn split_filter(source: &str) -> Result<(&str, Tags), ThresholdError> {
+    let bad = |condition: &str, reason: &str| ThresholdError::BadCondition {
+        metric: source.to_owned(),
+        condition: condition.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let Some((name, rest)) = source.split_once('{') else {
+        return Ok((source, Vec::new()));
+    };
+    let inner = rest
+        .strip_suffix('}')
+        .ok_or_else(|| bad(source, "has a tag filter without its closing }"))?;
+    let mut filter = Vec::new();
+    for pair in inner.split(',') {
+        let (tag, value) = pair
+            .split_once(':')
+            .ok_or_else(|| bad(inner, "is not a tag filter of the form {tag:value}"))?;
+        let value = value.trim();
+        // k6 accepts quoted values: {name:"/login"}.
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        filter.push((tag.trim().to_owned(), value.to_owned()));
+    }
+    Ok((name.trim(), crate::metrics::normalise_tags(&filter)))
+}
+
 impl Threshold {
-    /// Parse a threshold on `metric` (with an optional `{tag:value}`) with its conditions.
+    /// Parse a threshold on `metric` (with an optional `{tag:value,...}` filter) with its
+    /// conditions; metrics other than the request ones must be built in or in `declared`.
     pub fn parse(
         metric: &str,
         conditions: &[String],
         abort_on_fail: bool,
+        declared: &Declared,
     ) -> Result<Self, ThresholdError> {
         let source = metric.trim().to_owned();
-        let (name, filter) = match source.split_once('{') {
-            Some((name, rest)) => {
-                let inner = rest
-                    .strip_suffix('}')
-                    .ok_or_else(|| ThresholdError::BadCondition {
-                        metric: source.clone(),
-                        condition: source.clone(),
-                        reason: "has a tag filter without its closing }".to_owned(),
-                    })?;
-                let (tag, value) =
-                    inner
-                        .split_once(':')
-                        .ok_or_else(|| ThresholdError::BadCondition {
-                            metric: source.clone(),
-                            condition: inner.to_owned(),
-                            reason: "is not a tag filter of the form {tag:value}".to_owned(),
-                        })?;
-                (
-                    name.trim(),
-                    Some((tag.trim().to_owned(), value.trim().to_owned())),
-                )
-            }
-            None => (source.as_str(), None),
-        };
-        let parsed =
-            Metric::parse(name).ok_or_else(|| ThresholdError::UnknownMetric(name.to_owned()))?;
-        if let Some((tag, _)) = &filter
-            && !parsed.tags().split(", ").any(|known| known == tag)
+        let (name, filter) = split_filter(&source)?;
+        let parsed = Metric::parse(name, declared)
+            .ok_or_else(|| ThresholdError::UnknownMetric(name.to_owned()))?;
+        if !matches!(parsed, Metric::Series(..))
+            && let Some((tag, _)) = filter
+                .iter()
+                .find(|(tag, _)| !REQUEST_TAGS.split(", ").any(|known| known == tag))
         {
             return Err(ThresholdError::UnknownTag {
                 metric: name.to_owned(),
                 tag: tag.clone(),
-                supported: parsed.tags(),
+                supported: REQUEST_TAGS,
             });
         }
         if conditions.is_empty() {
@@ -336,56 +347,68 @@ impl Threshold {
         })
     }
 
+    /// Whether a request entry is one of a request metric's samples.
     fn selects(&self, entry: &StatsEntry) -> bool {
-        if !self.metric.samples(entry) {
-            return false;
-        }
-        match &self.filter {
-            None => true,
-            Some((tag, value)) => match tag.as_str() {
-                "method" => entry.method == *value,
-                // name, check and group all select by the entry's name.
-                _ => entry.name == *value,
-            },
-        }
+        self.filter.iter().all(|(tag, value)| match tag.as_str() {
+            "method" => entry.method == *value,
+            _ => entry.name == *value,
+        })
     }
 
     /// Evaluate every condition against `stats`, whose requests span `seconds`.
     pub fn evaluate(&self, stats: &RequestStats, seconds: f64) -> Vec<Verdict> {
-        let mut samples = StatsEntry::new("", &self.source, 0.0);
-        for entry in stats.entries.values().filter(|entry| self.selects(entry)) {
-            samples.extend(entry);
-        }
-        self.conditions
-            .iter()
-            .map(|condition| {
-                let measured = match condition.aggregate {
+        let measure: Box<dyn Fn(Aggregate) -> f64> = match &self.metric {
+            Metric::Series(name, kind) => {
+                let summary = stats.metrics.select(name, &self.filter).unwrap_or_default();
+                let kind = *kind;
+                Box::new(move |aggregate| match aggregate {
+                    Aggregate::Avg => summary.avg(),
+                    Aggregate::Min => summary.min(),
+                    Aggregate::Max => summary.max(),
+                    Aggregate::Med => summary.percentile(50.0),
+                    Aggregate::Percentile(p) => summary.percentile(p),
+                    Aggregate::Count => summary.sum,
+                    Aggregate::Value => summary.last,
+                    Aggregate::Rate if kind == Kind::Counter => {
+                        if seconds > 0.0 {
+                            summary.sum / seconds
+                        } else {
+                            0.0
+                        }
+                    }
+                    Aggregate::Rate => summary.rate(),
+                })
+            }
+            request => {
+                let mut samples = StatsEntry::new("", &self.source, 0.0);
+                for entry in stats.entries.values().filter(|entry| self.selects(entry)) {
+                    samples.extend(entry);
+                }
+                let failed = *request == Metric::HttpReqFailed;
+                Box::new(move |aggregate| match aggregate {
                     Aggregate::Avg => samples.avg_response_time(),
                     Aggregate::Min => samples.min_response_time(),
                     Aggregate::Max => samples.max_response_time(),
                     Aggregate::Med => samples.median_response_time(),
                     Aggregate::Percentile(p) => samples.percentile(p / 100.0),
                     Aggregate::Count => samples.num_requests as f64,
-                    Aggregate::Rate => match self.metric.kind() {
-                        Kind::Counter if seconds > 0.0 => samples.num_requests as f64 / seconds,
-                        Kind::Counter => 0.0,
-                        // http_req_failed counts failures as true; checks count passes.
-                        _ if self.metric == Metric::Checks => {
-                            if samples.num_requests == 0 {
-                                0.0
-                            } else {
-                                1.0 - samples.fail_ratio()
-                            }
+                    Aggregate::Value => 0.0,
+                    Aggregate::Rate if failed => {
+                        if samples.num_requests == 0 {
+                            0.0
+                        } else {
+                            samples.fail_ratio()
                         }
-                        _ => {
-                            if samples.num_requests == 0 {
-                                0.0
-                            } else {
-                                samples.fail_ratio()
-                            }
-                        }
-                    },
-                };
+                    }
+                    Aggregate::Rate if seconds > 0.0 => samples.num_requests as f64 / seconds,
+                    Aggregate::Rate => 0.0,
+                })
+            }
+        };
+        self.conditions
+            .iter()
+            .map(|condition| {
+                let measured = measure(condition.aggregate);
                 Verdict {
                     label: format!("{}: {}", self.source, condition.text),
                     measured,
@@ -415,19 +438,94 @@ mod tests {
                 Some("500 Internal Server Error"),
             );
         }
+        let tags = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect();
+            crate::metrics::normalise_tags(&pairs)
+        };
+        let declared = declared();
         for index in 0..10 {
-            let error = (index < 2).then_some("check failed");
-            recorder.record(CHECK_TYPE, "status is 200", Duration::ZERO, 0, error);
+            let passed = if index < 2 { 0.0 } else { 1.0 };
+            let check = [("check", "status is 200"), ("group", "")];
+            recorder.record_metric("checks", checks_kind(), tags(&check), passed);
         }
-        recorder.record(GROUP_TYPE, "::login", Duration::from_millis(900), 0, None);
+        let group = declared.get("group_duration").expect("built in");
+        recorder.record_metric(
+            "group_duration",
+            group,
+            tags(&[("group", "::login")]),
+            900.0,
+        );
+        let waiting = declared.get("waiting").expect("declared");
+        for (value, kind) in [(10.0, "html"), (30.0, "html"), (50.0, "json")] {
+            recorder.record_metric("waiting", waiting, tags(&[("kind", kind)]), value);
+        }
+        let errors = declared.get("errors").expect("declared");
+        recorder.record_metric("errors", errors, Vec::new(), 3.0);
+        recorder.record_metric("errors", errors, Vec::new(), 4.0);
+        let level = declared.get("level").expect("declared");
+        recorder.record_metric("level", level, Vec::new(), 9.0);
+        recorder.record_metric("level", level, Vec::new(), 2.0);
         recorder.snapshot()
+    }
+
+    fn checks_kind() -> crate::metrics::MetricKind {
+        crate::metrics::builtin("checks").expect("built in")
+    }
+
+    fn declared() -> Declared {
+        let mut declared = Declared::default();
+        for (name, kind) in [
+            ("waiting", MetricType::Trend),
+            ("errors", MetricType::Counter),
+            ("level", MetricType::Gauge),
+        ] {
+            let kind = crate::metrics::MetricKind {
+                kind,
+                is_time: false,
+            };
+            declared.declare(name, kind).expect("valid");
+        }
+        declared
     }
 
     fn verdicts(metric: &str, conditions: &[&str]) -> Vec<Verdict> {
         let conditions: Vec<String> = conditions.iter().map(|c| (*c).to_owned()).collect();
-        Threshold::parse(metric, &conditions, false)
+        Threshold::parse(metric, &conditions, false, &declared())
             .expect("a valid threshold")
             .evaluate(&stats(), 10.0)
+    }
+
+    #[test]
+    fn checks_and_groups_are_not_requests() {
+        let requests = verdicts("http_reqs", &["count==105"]);
+        assert!(requests[0].passed, "{requests:?}");
+    }
+
+    #[test]
+    fn custom_metrics_answer_by_their_type() {
+        assert!(
+            verdicts("waiting", &["avg==30", "max==50", "med>=30", "med<30.1"])
+                .iter()
+                .all(|v| v.passed)
+        );
+        assert!(
+            verdicts("waiting{kind:html}", &["max==30", "min==10"])
+                .iter()
+                .all(|v| v.passed)
+        );
+        let counter = verdicts("errors", &["count==7", "rate==0.7"]);
+        assert!(counter.iter().all(|v| v.passed), "{counter:?}");
+        assert!(verdicts("level", &["value==2"])[0].passed);
+        let parse = |metric: &str, condition: &str| {
+            Threshold::parse(metric, &[condition.to_owned()], false, &declared())
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(parse("level", "avg<3").contains("which has value"));
+        assert!(parse("undeclared_thing", "count<3").contains("no such metric"));
     }
 
     #[test]
@@ -467,11 +565,11 @@ mod tests {
     #[test]
     fn mistakes_are_refused_with_what_to_write() {
         let parse = |metric: &str, condition: &str| {
-            Threshold::parse(metric, &[condition.to_owned()], false)
+            Threshold::parse(metric, &[condition.to_owned()], false, &declared())
                 .expect_err("refused")
                 .to_string()
         };
-        assert!(parse("vus_max", "value<3").contains("not measured here"));
+        assert!(parse("vus_max", "value<3").contains("no such metric"));
         assert!(
             parse("http_req_duration{status:200}", "p(95)<1").contains("supported: name, method")
         );
@@ -480,5 +578,6 @@ mod tests {
         assert!(parse("http_req_duration", "p(95)").contains("no comparison"));
         assert!(parse("http_req_duration", "p(95)<fast").contains("number"));
         assert!(parse("http_req_duration", "p(101)<1").contains("does not start with"));
+        assert!(parse("http_reqs{name:/a", "count<1").contains("closing }"));
     }
 }

@@ -283,6 +283,27 @@ pub async fn exceptions(State(state): State<Arc<WebState>>) -> Response {
     Json(state.session.stats().read(exceptions_of)).into_response()
 }
 
+/// The JSON of `GET /stats/metrics`: checks, group durations and custom metrics, one entry per
+/// series (never requests: those are `/stats/requests`).
+pub(crate) fn metrics_of(stats: &RequestStats) -> serde_json::Value {
+    let seconds = (unix_now() - stats.total.start_time).max(0.0);
+    json!({ "metrics": crate::metrics::render::to_json(&stats.metrics, seconds) })
+}
+
+/// `GET /stats/metrics`.
+pub async fn metrics(State(state): State<Arc<WebState>>) -> Response {
+    Json(state.session.stats().read(metrics_of)).into_response()
+}
+
+/// `GET /stats/metrics/csv`: the content of `_metrics.csv`.
+pub async fn metrics_csv(State(state): State<Arc<WebState>>) -> Response {
+    let content = state.session.stats().read(|stats| {
+        let seconds = (unix_now() - stats.total.start_time).max(0.0);
+        crate::metrics::render::render_csv(&stats.metrics, seconds)
+    });
+    csv_download("metrics", Ok(content))
+}
+
 /// `GET /exceptions/csv`.
 pub async fn exceptions_csv(State(state): State<Arc<WebState>>) -> Response {
     csv_download(

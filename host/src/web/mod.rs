@@ -157,6 +157,8 @@ impl WebUi {
             .route("/stats/requests/csv", get(api::requests_csv))
             .route("/stats/failures/csv", get(api::failures_csv))
             .route("/exceptions", get(api::exceptions))
+            .route("/stats/metrics", get(api::metrics))
+            .route("/stats/metrics/csv", get(api::metrics_csv))
             .route("/exceptions/csv", get(api::exceptions_csv))
             .with_state(state)
             .merge(self.extra.clone());
