@@ -137,6 +137,12 @@ async fn serve(State(state): State<TargetState>, request: Request) -> Response {
         if text("authorization").as_deref() != Some(expected) {
             response = response.status(401);
         }
+    } else if path == "/json" {
+        // The request's body back as JSON (for JSON API helpers such as rest()).
+        return response
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("response");
     } else if path == "/echo" {
         let content_type = text("content-type").unwrap_or_default();
         let echoed = format!("{content_type} {}", String::from_utf8_lossy(&body));

@@ -2,7 +2,7 @@
 //! with componentize-py (provisioned by the suite) and run by the real binary against a real
 //! target, whose own counts the statistics must equal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::harness::{Background, Run, Target, locust_in, locust_with_env, root};
@@ -272,6 +272,71 @@ async fn tags_and_exclude_tags_pick_tasks() {
             "{filter:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locust_2_locustfile_runs_its_rest_markov_and_request_name_as_locust_does() {
+    let target = Target::start().await;
+    let run = python(
+        "tests/fixtures/python/locust-2-api.py",
+        &target,
+        3,
+        &["-u", "2", "-r", "100"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "the wrong-n requests fail: {}", run.stderr);
+    let served = served(&target);
+    // -H reached the user's __init__.
+    assert!(count(&served, "/host-ok") > 0, "{served:?}");
+    assert_eq!(count(&served, "/host-wrong"), 0, "{served:?}");
+    // rest(): a JSON body parsed, an assert a failure with its message, nothing else lost.
+    let right = run.summary_row("POST", "/json").expect("the /json row");
+    let wrong = run.summary_row("POST", "wrong n").expect("the wrong-n row");
+    assert_eq!(
+        right[0].parse::<u64>().expect("count") + wrong[0].parse::<u64>().expect("count"),
+        count(&served, "/json")
+    );
+    assert!(right[1].starts_with("0("), "{right:?}");
+    assert_eq!(wrong[1].split('(').next(), Some(wrong[0].as_str()));
+    assert!(run.stdout.contains("n is not 1"), "{}", run.stdout);
+    // request_name: both items under one row.
+    let items = count(&served, "/item/1") + count(&served, "/item/2");
+    assert_eq!(run.requests("GET", "/item/[id]"), items);
+    // The Markov chain (one walker: -u 2 gives one user of each class) starts at a, then
+    // follows the declared transitions by their weights (b → c 3 of 4 times, c → a 2 of 3).
+    let walk: Vec<String> = target
+        .hits()
+        .into_iter()
+        .map(|hit| hit.path)
+        .filter(|path| path.starts_with("/m/"))
+        .collect();
+    assert_eq!(walk.first().map(String::as_str), Some("/m/a"), "{walk:?}");
+    let mut pairs: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for step in walk.windows(2) {
+        *pairs.entry((step[0].clone(), step[1].clone())).or_default() += 1;
+    }
+    let allowed: BTreeSet<(String, String)> =
+        [("a", "b"), ("b", "a"), ("b", "c"), ("c", "a"), ("c", "b")]
+            .iter()
+            .map(|(from, to)| (format!("/m/{from}"), format!("/m/{to}")))
+            .collect();
+    assert!(pairs.keys().all(|pair| allowed.contains(pair)), "{pairs:?}");
+    let share = |from: &str, to: &str, other: &str| {
+        let to = pairs
+            .get(&(format!("/m/{from}"), format!("/m/{to}")))
+            .copied()
+            .unwrap_or(0);
+        let other = pairs
+            .get(&(format!("/m/{from}"), format!("/m/{other}")))
+            .copied()
+            .unwrap_or(0);
+        (to, to + other)
+    };
+    let (b_to_c, from_b) = share("b", "c", "a");
+    assert_ratio("b → c", b_to_c, from_b, 0.68, 0.82);
+    let (c_to_a, from_c) = share("c", "a", "b");
+    assert_ratio("c → a", c_to_a, from_c, 0.58, 0.75);
+    assert_eq!(run.aggregated().0, target.hits().len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -722,10 +787,14 @@ async fn a_broken_locustfile_gets_one_clear_error() {
         run.stderr
     );
 
-    let named = write("my-test.py", "import locust\n");
+    let named = write("gevent.py", "import locust\n");
     let run = locust_with_env(&["-f", &named, "--list"], &env).await;
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("rename it"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("would hide it; rename it"),
+        "{}",
+        run.stderr
+    );
 
     // No componentize-py anywhere: the line says how to install the pinned release.
     let run = locust_with_env(

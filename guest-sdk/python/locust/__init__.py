@@ -16,16 +16,24 @@ from .event import Events
 
 events = Events()
 
-from . import clients, env, exception  # noqa: E402,F401
+from . import clients, env, exception, log, runners  # noqa: E402,F401
+from .debug import run_single_user  # noqa: E402
+from .shape import LoadTestShape  # noqa: E402
 from .task import SequentialTaskSet, TaskSet, tag, task  # noqa: E402
 from .user import FastHttpUser, HttpUser, User  # noqa: E402
-from .wait_time import between, constant, constant_pacing  # noqa: E402
+from .user.markov_taskset import MarkovTaskSet, transition, transitions  # noqa: E402
+from .wait_time import between, constant, constant_pacing, constant_throughput  # noqa: E402
 
 __version__ = "0.3.0"
 
 __all__ = [
     "SequentialTaskSet",
+    "MarkovTaskSet",
     "TaskSet",
+    "transition",
+    "transitions",
+    "LoadTestShape",
+    "run_single_user",
     "tag",
     "task",
     "HttpUser",
@@ -34,6 +42,7 @@ __all__ = [
     "between",
     "constant",
     "constant_pacing",
+    "constant_throughput",
     "events",
     "exception",
 ]

@@ -99,8 +99,21 @@ class _HostLogHandler(logging.Handler):
             self.handleError(record)
 
 
-def load(module_name):
-    """Import the locustfile ``module_name`` and describe it (run once, at build time)."""
+def _find(module_name, file_name):
+    """The spec of the locustfile: by module name, or (for a file name that is no Python
+    identifier, such as ``x-forwarded-for.py``) by its path on ``sys.path``, as Locust loads it."""
+    if file_name is None or file_name == f"{module_name}.py":
+        return importlib.util.find_spec(module_name)
+    for folder in sys.path:
+        path = os.path.join(folder or ".", file_name)
+        if os.path.isfile(path):
+            return importlib.util.spec_from_file_location(module_name, path)
+    raise ImportError(f"{file_name} is not in any folder of the locustfile's path")
+
+
+def load(module_name, file_name=None):
+    """Import the locustfile ``module_name`` (from ``file_name``) and describe it (run once, at
+    build time)."""
     global _project
     for name in PRELOADED:
         importlib.import_module(name)
@@ -108,10 +121,14 @@ def load(module_name):
     root = logging.getLogger()
     root.addHandler(_HostLogHandler())
     root.setLevel(logging.INFO)
-    spec = importlib.util.find_spec(module_name)
+    spec = _find(module_name, file_name)
     _project = os.path.dirname((spec and spec.origin) or "") + "/"
     try:
-        module = importlib.import_module(module_name)
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {module_name!r}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
         _describe(module, module_name)
     except BaseException as exception:
         # The host shows what is between the marks: the locustfile's own traceback.
@@ -405,8 +422,11 @@ class UserExports:
         cls = _classes[class_]
         _tree = _trees[class_]
         try:
+            # As Locust's runner: --host is the class's host before any __init__ runs.
+            host = _context.host()
+            if host is not None:
+                cls.host = host
             _user = cls(_env())
-            _user.host = _environment.host
         except BaseException as exception:
             # `create` cannot fail; the error surfaces from on_start, traceback and all.
             _create_error = _error(exception)

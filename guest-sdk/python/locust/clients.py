@@ -6,6 +6,7 @@ raise (Locust's safe mode): the response has ``status_code`` 0 and ``error`` set
 failure is already in the statistics.
 """
 
+import contextlib as _contextlib
 import json as _json
 import os as _os
 from datetime import timedelta as _timedelta
@@ -153,7 +154,7 @@ class ResponseContextManager(Response):
     """A ``catch_response=True`` response: inside ``with``, call ``success()`` or
     ``failure(message)``; without a call, the status decides. Only the last call counts."""
 
-    __slots__ = ("_verdict", "_entered")
+    __slots__ = ("_verdict", "_entered", "js")
 
     def __init__(self, raw):
         super().__init__(raw)
@@ -274,6 +275,16 @@ class HttpSession:
         self.auth = None
         self.trust_env = False
         self.verify = True
+        self.request_name = None
+
+    @_contextlib.contextmanager
+    def rename_request(self, name):
+        """Group every request made inside the ``with`` block under ``name``."""
+        self.request_name = name
+        try:
+            yield
+        finally:
+            self.request_name = None
 
     def request(
         self,
@@ -297,6 +308,8 @@ class HttpSession:
         for key in kwargs:
             if key not in ("verify", "stream", "cert", "proxies", "hooks"):
                 raise TypeError(f"request() got an unexpected keyword argument '{key}'")
+        if name is None:
+            name = self.request_name
         header_list = []
         if self.headers:
             header_list.extend((str(k), _text(v)) for k, v in self.headers.items())

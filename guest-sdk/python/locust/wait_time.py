@@ -52,3 +52,9 @@ def constant(wait_time):
 def constant_pacing(wait_time):
     """Wait so that one task starts every ``wait_time`` seconds, whatever the task took."""
     return _WaitTime("constant-pacing", wait_time)
+
+
+def constant_throughput(task_runs_per_second):
+    """Wait so that the task runs ``task_runs_per_second`` times a second (the inverse of
+    ``constant_pacing``)."""
+    return _WaitTime("constant-pacing", 1.0 / task_runs_per_second)

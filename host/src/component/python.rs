@@ -44,8 +44,17 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("locust/env.py"),
     sdk_file!("locust/event.py"),
     sdk_file!("locust/exception.py"),
+    sdk_file!("locust/debug.py"),
+    sdk_file!("locust/log.py"),
+    sdk_file!("locust/runners.py"),
+    sdk_file!("locust/shape.py"),
     sdk_file!("locust/task.py"),
-    sdk_file!("locust/user.py"),
+    sdk_file!("locust/user/__init__.py"),
+    sdk_file!("locust/user/markov_taskset.py"),
+    sdk_file!("locust/user/sequential_taskset.py"),
+    sdk_file!("locust/user/task.py"),
+    sdk_file!("locust/user/users.py"),
+    sdk_file!("locust/user/wait_time.py"),
     sdk_file!("locust/wait_time.py"),
     sdk_file!("locust/contrib/__init__.py"),
     sdk_file!("locust/contrib/fasthttp.py"),
@@ -146,30 +155,33 @@ pub fn build_locustfile_with(path: &Path, imports: &[PluginImport]) -> Result<Pa
     })
 }
 
-/// The locustfile's module name: its file name without `.py`, a Python identifier that does
-/// not hide one of the SDK's modules.
+/// The locustfile's module name: its file name without `.py` where that is a Python
+/// identifier, else the name with every other character made `_` (Locust imports a file such
+/// as `x-forwarded-for.py` by its path; the runtime does the same). It must not hide one of the
+/// SDK's modules.
 fn module_name(file: &Path) -> Result<String, LoadError> {
     let stem = file
         .file_stem()
         .and_then(|stem| stem.to_str())
         .unwrap_or_default();
-    let identifier = stem
+    let mut module: String = stem
         .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let reserved = ["locust", "gevent", ENTRY_MODULE].contains(&stem);
-    if !identifier || reserved {
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !module.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        module.insert(0, '_');
+    }
+    let reserved = ["locust", "gevent", ENTRY_MODULE].contains(&module.as_str());
+    if reserved {
         return Err(LoadError::NotAComponent {
             path: file.to_owned(),
             reason: format!(
-                "a locustfile is imported as a Python module, so its name must be a Python \
-                 identifier other than locust, gevent or {ENTRY_MODULE}; rename it (e.g. \
-                 locustfile.py)"
+                "a locustfile named like one of the SDK's modules (locust, gevent or \
+                 {ENTRY_MODULE}) would hide it; rename it (e.g. locustfile.py)"
             ),
         });
     }
-    Ok(stem.to_owned())
+    Ok(module)
 }
 
 /// Folders named by `PYTHONPATH`, bundled with the locustfile's own.
@@ -332,13 +344,17 @@ fn build(
     // Under the build lock: no other process uses this folder.
     let work = Workspace::beside(component);
     let sdk = work.write_all("sdk", SDK).map_err(setup)?;
+    let file_name = file
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
     let entry = work.path().join("entry");
     std::fs::create_dir_all(&entry).map_err(setup)?;
     std::fs::write(
         entry.join(format!("{ENTRY_MODULE}.py")),
         format!(
             "import locust._runtime as _runtime\n\
-             _runtime.load({module:?})\n\
+             _runtime.load({module:?}, {file_name:?})\n\
              User = _runtime.UserExports\n\
              Hooks = _runtime.HookExports\n"
         ),
@@ -436,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn module_names_are_python_identifiers() {
+    fn module_names_are_python_identifiers_and_never_hide_the_sdk() {
         assert_eq!(
             module_name(Path::new("/x/locustfile.py")).expect("a module"),
             "locustfile"
@@ -445,7 +461,15 @@ mod tests {
             module_name(Path::new("/x/api_test.py")).expect("a module"),
             "api_test"
         );
-        for bad in ["/x/my-test.py", "/x/1st.py", "/x/locust.py", "/x/gevent.py"] {
+        assert_eq!(
+            module_name(Path::new("/x/x-forwarded-for.py")).expect("a module"),
+            "x_forwarded_for"
+        );
+        assert_eq!(
+            module_name(Path::new("/x/1st.py")).expect("a module"),
+            "_1st"
+        );
+        for bad in ["/x/locust.py", "/x/gevent.py"] {
             let error = module_name(Path::new(bad))
                 .expect_err("refused")
                 .to_string();

@@ -1,0 +1,5 @@
+"""``locust.user.sequential_taskset``: ``SequentialTaskSet`` (defined in ``locust.task``)."""
+
+from ..task import SequentialTaskSet
+
+__all__ = ["SequentialTaskSet"]
