@@ -31,6 +31,7 @@ const { componentize } = await tool('@bytecodealliance/componentize-js', 'src/co
 // The modules the SDK provides, by the names scripts import.
 const PROVIDED = {
   locust: 'locust.js', k6: 'k6.js', 'k6/http': 'k6-http.js', 'k6/metrics': 'k6-metrics.js',
+  'k6/encoding': 'k6-encoding.js', 'k6/execution': 'k6-execution.js',
 };
 const NODE_BUILTINS = new Set([
   'assert', 'buffer', 'child_process', 'crypto', 'dns', 'events', 'fs', 'http', 'https', 'net',
@@ -161,6 +162,8 @@ import * as locust from ${JSON.stringify(join(sdk, 'locust.js'))};
 import * as k6 from ${JSON.stringify(join(sdk, 'k6.js'))};
 import * as k6http from ${JSON.stringify(join(sdk, 'k6-http.js'))};
 import * as k6metrics from ${JSON.stringify(join(sdk, 'k6-metrics.js'))};
+import * as k6encoding from ${JSON.stringify(join(sdk, 'k6-encoding.js'))};
+import * as k6execution from ${JSON.stringify(join(sdk, 'k6-execution.js'))};
 import { installScript } from ${JSON.stringify(join(sdk, 'runtime.js'))};
 export { user, hooks } from ${JSON.stringify(join(sdk, 'runtime.js'))};
 const provided = {
@@ -168,6 +171,8 @@ const provided = {
   k6: { __esModule: true, ...k6 },
   'k6/http': { __esModule: true, ...k6http },
   'k6/metrics': { __esModule: true, ...k6metrics },
+  'k6/encoding': { __esModule: true, ...k6encoding },
+  'k6/execution': { __esModule: true, ...k6execution },
 };
 function require(name) {
   const found = provided[name];

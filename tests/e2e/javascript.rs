@@ -365,6 +365,32 @@ async fn k6_vus_with_a_duration_start_every_vu_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn k6_encoding_and_execution_modules_work_in_a_vu() {
+    use base64::Engine as _;
+    let target = Target::start().await;
+    let run = k6_script("tests/fixtures/js/modules.js", &target, &target.url, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let hits = target.hits();
+    assert_eq!(hits.len(), 6, "{hits:?}");
+    for hit in &hits {
+        let (token, plain) = hit
+            .path
+            .strip_prefix("/enc/")
+            .and_then(|rest| rest.split_once("?plain="))
+            .expect("/enc/TOKEN?plain=TEXT");
+        let plain = plain.replace("%3F", "?");
+        // The VU's own numbers, in the unpadded URL-safe alphabet k6 calls rawurl.
+        assert!(plain.starts_with("vu") && plain.ends_with('?'), "{plain}");
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&plain),
+            token,
+            "{plain}"
+        );
+    }
+    assert_eq!(run.requests("GET", "enc"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_k6_threshold_exits_99_and_names_the_threshold() {
     let target = Target::start().await;
     // The same script, named by its folder (package.json's main), against a broken service:

@@ -8,6 +8,8 @@ import { duration } from '../src/k6-duration.js';
 import { k6Scenario, planOf } from '../src/k6-scenario.js';
 import { check, group } from '../src/k6.js';
 import { Counter, Gauge, Rate, Trend } from '../src/k6-metrics.js';
+import encoding from '../src/k6-encoding.js';
+import exec from '../src/k6-execution.js';
 import http from '../src/k6-http.js';
 import { buildRequest, formEncode } from '../src/client.js';
 import {
@@ -89,6 +91,29 @@ test('custom metrics declare themselves and add samples with tags and group', ()
     { name: 'ok_rate', value: 1, tags: [] },
   ]);
   assert.throws(() => new Gauge('orders'), /already a counter; it cannot also be a gauge/);
+});
+
+test('k6/encoding speaks every base64 variant, over strings and buffers', () => {
+  assert.equal(encoding.b64encode('hi?>'), 'aGk/Pg==');
+  assert.equal(encoding.b64encode('hi?>', 'rawstd'), 'aGk/Pg');
+  assert.equal(encoding.b64encode('hi?>', 'url'), 'aGk_Pg==');
+  assert.equal(encoding.b64encode('hi?>', 'rawurl'), 'aGk_Pg');
+  assert.equal(encoding.b64encode('é'), 'w6k=');
+  assert.equal(encoding.b64decode('aGk_Pg', 'rawurl', 's'), 'hi?>');
+  const buffer = encoding.b64decode('AAEC');
+  assert.deepEqual([...new Uint8Array(buffer)], [0, 1, 2]);
+  assert.equal(encoding.b64encode(buffer), 'AAEC');
+  assert.throws(() => encoding.b64encode('x', 'hex'), /unknown base64 encoding "hex"/);
+});
+
+test('k6/execution tells a VU its numbers and names what it cannot tell', () => {
+  globalThis.__VU = 3;
+  globalThis.__ITER = 7;
+  assert.equal(exec.vu.idInTest, 3);
+  assert.equal(exec.vu.iterationInScenario, 7);
+  assert.equal(exec.scenario.name, 'default');
+  assert.throws(() => exec.instance.vusActive, /instance.vusActive is not available here/);
+  assert.throws(() => exec.test.abort('stop'), /test.abort\("stop"\) is not available here/);
 });
 
 test('k6/http requests carry params as the host expects', () => {

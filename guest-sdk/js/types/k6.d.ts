@@ -1,4 +1,5 @@
-// Types of the k6 API the locust runtime provides to k6 scripts: `k6`, `k6/http`, `k6/metrics`, and the
+// Types of the k6 API the locust runtime provides to k6 scripts: `k6`, `k6/http`, `k6/metrics`,
+// `k6/encoding`, `k6/execution`, and the
 // globals `__VU`, `__ITER`, `__ENV`. Reference them with
 //   /// <reference types="locust/types/k6" />
 
@@ -123,4 +124,33 @@ declare module 'k6/metrics' {
   }
   const metrics: { Counter: typeof Counter; Gauge: typeof Gauge; Rate: typeof Rate; Trend: typeof Trend };
   export default metrics;
+}
+
+declare module 'k6/encoding' {
+  /** Base64 variants: padded or not (`raw`), standard or URL-safe alphabet. */
+  export type Base64Encoding = 'std' | 'rawstd' | 'url' | 'rawurl';
+  /** A string (as UTF-8) or buffer in base64. */
+  export function b64encode(input: string | ArrayBuffer, encoding?: Base64Encoding): string;
+  /** Decode base64: the text with format `'s'`, else the bytes. */
+  export function b64decode(input: string, encoding: Base64Encoding | undefined, format: 's'): string;
+  export function b64decode(input: string, encoding?: Base64Encoding): ArrayBuffer;
+  const encoding: { b64encode: typeof b64encode; b64decode: typeof b64decode };
+  export default encoding;
+}
+
+declare module 'k6/execution' {
+  /** This VU: its number and iteration (others throw "not available here"). */
+  export const vu: {
+    readonly idInTest: number;
+    readonly idInInstance: number;
+    readonly iterationInInstance: number;
+    readonly iterationInScenario: number;
+    tags: Record<string, string>;
+  };
+  /** The scenario: `name` is `default`; its other fields throw "not available here". */
+  export const scenario: { readonly name: string };
+  export const instance: Record<string, never>;
+  export const test: { abort(message?: string): never };
+  const execution: { vu: typeof vu; scenario: typeof scenario; instance: typeof instance; test: typeof test };
+  export default execution;
 }

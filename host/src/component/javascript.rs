@@ -44,6 +44,8 @@ const SDK: &[(&str, &str)] = &[
     sdk_file!("src/client.js"),
     sdk_file!("src/host.js"),
     sdk_file!("src/k6-duration.js"),
+    sdk_file!("src/k6-encoding.js"),
+    sdk_file!("src/k6-execution.js"),
     sdk_file!("src/k6-http.js"),
     sdk_file!("src/k6-metrics.js"),
     sdk_file!("src/k6-scenario.js"),
