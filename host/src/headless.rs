@@ -247,17 +247,8 @@ fn apply_plan(run: &mut RunPlan, mut own: TestPlan) -> TestPlan {
     own
 }
 
-/// Print each threshold's verdict; the exit code they decide (0 or 99).
-fn judge(plan: &TestPlan, summary: &stats::RequestStats, seconds: f64) -> u8 {
-    if plan.thresholds.is_empty() {
-        return 0;
-    }
-    let verdicts = plan.evaluate(summary, seconds);
-    let mut text = String::from("Thresholds:\n");
-    for verdict in &verdicts {
-        text.push_str(&format!("    {verdict}\n"));
-    }
-    print(&text);
+/// The exit code `verdicts` decide (0, or 99 when one failed), logging the failed ones.
+fn judge(verdicts: &[crate::test_plan::Verdict]) -> u8 {
     let failed: Vec<&str> = verdicts
         .iter()
         .filter(|verdict| !verdict.passed)
@@ -538,17 +529,31 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     let events = session.events().clone();
 
     let summary = stats.snapshot();
-    print(&stats::render_stats(&summary, false));
-    print(&stats::render_percentiles(&summary));
-    print(&stats::render_error_report(&summary));
-    print(&stats::render_user_errors(&summary));
     let elapsed = began.elapsed().as_secs_f64();
-    print(&crate::metrics::render::render_checks(&summary.metrics));
-    print(&crate::metrics::render::render_metrics(
-        &summary.metrics,
-        elapsed,
-    ));
-    let judged = own_plan.as_ref().map(|own| judge(own, &summary, elapsed));
+    // A script with its own plan (k6's options) ends with k6's summary; Locust's tables on
+    // request (--locust-summary). Every other test ends with Locust's.
+    if own_plan.is_none() || plan.locust_summary {
+        print(&stats::render_stats(&summary, false));
+        print(&stats::render_percentiles(&summary));
+        print(&stats::render_error_report(&summary));
+        print(&stats::render_user_errors(&summary));
+        print(&crate::metrics::render::render_checks(&summary.metrics));
+        print(&crate::metrics::render::render_metrics(
+            &summary.metrics,
+            elapsed,
+        ));
+    }
+    let judged = own_plan.as_ref().map(|own| {
+        let verdicts = own.evaluate(&summary, elapsed);
+        print(&crate::metrics::k6_summary::render(
+            &summary, &verdicts, elapsed,
+        ));
+        if own_plan.is_some() && !plan.locust_summary {
+            // k6's summary has no room for task errors: say where they are.
+            print(&stats::render_user_errors(&summary));
+        }
+        judge(&verdicts)
+    });
     let code = match (cut_short, judged) {
         // As shells report a process ended by the signal: 128 + its number.
         (Some("SIGTERM"), _) => 143,

@@ -212,9 +212,46 @@ async fn k6_script(file: &str, target: &Target, base: &str, args: &[&str]) -> Ru
         &target.url,
         "--env",
         &env,
+        // Locust's tables too, which the tests read beside k6's summary.
+        "--locust-summary",
     ];
     all.extend_from_slice(args);
     run_js(&all).await
+}
+
+/// Each threshold condition of k6's summary: (metric, passed).
+fn threshold_marks(run: &Run) -> Vec<(String, bool)> {
+    let block = run
+        .section("█ THRESHOLDS")
+        .and_then(|rest| rest.split("█ TOTAL RESULTS").next())
+        .unwrap_or_else(|| panic!("no THRESHOLDS block:\n{}", run.stdout));
+    let mut metric = String::new();
+    let mut marks = Vec::new();
+    for line in block.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        if let Some(rest) = line.strip_prefix('✓') {
+            assert!(rest.starts_with(" '"), "{line}");
+            marks.push((metric.clone(), true));
+        } else if line.starts_with('✗') {
+            marks.push((metric.clone(), false));
+        } else {
+            metric = line.to_owned();
+        }
+    }
+    marks
+}
+
+/// The first figure of a metric's line in k6's summary (`http_reqs......: 534  105.8/s`).
+fn k6_value(run: &Run, metric: &str) -> String {
+    let summary = run.section("█ TOTAL RESULTS").expect("k6's summary");
+    let line = summary
+        .lines()
+        .find(|line| line.trim_start().starts_with(&format!("{metric}.")))
+        .unwrap_or_else(|| panic!("no {metric} in:\n{summary}"));
+    line.split(": ")
+        .nth(1)
+        .and_then(|value| value.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// `__VU` → the `__ITER` values it requested `/item` with, in order.
@@ -320,8 +357,9 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
         first(4) >= first(1) + Duration::from_millis(500),
         "VU 4 started with VU 1: no ramp"
     );
-    // Every threshold is reported as it was met.
-    let thresholds = run.section("Thresholds:").expect("a thresholds report");
+    // k6's summary: every threshold as it was met, the checks under their group, the
+    // custom, HTTP and execution metrics, with the same counts as the target's.
+    let marks = threshold_marks(&run);
     for metric in [
         "http_req_duration",
         "http_req_failed",
@@ -331,23 +369,38 @@ async fn a_k6_script_ramps_through_its_stages_and_passes_its_thresholds() {
         "front_page_time{page:front}",
     ] {
         assert!(
-            thresholds
-                .lines()
-                .any(|line| line.contains('✓') && line.contains(metric)),
-            "{metric}:\n{thresholds}"
+            marks.iter().any(|(name, passed)| name == metric && *passed),
+            "{metric}: {marks:?}\n{}",
+            run.stdout
         );
     }
+    let summary = run.section("█ TOTAL RESULTS").expect("k6's summary");
+    assert!(summary.contains("█ front page"), "{summary}");
+    assert!(summary.contains("✓ status is 200"), "{summary}");
+    assert!(
+        summary.contains("checks_succeeded.")
+            && summary.contains(&format!("{} out of {}", 2 * front, 2 * front)),
+        "{summary}"
+    );
+    assert_eq!(k6_value(&run, "http_reqs"), target.hits().len().to_string());
+    assert_eq!(k6_value(&run, "items_viewed"), items.to_string());
+    assert!(summary.contains("iteration_duration"), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn k6_vus_with_a_duration_start_every_vu_at_once() {
     let target = Target::start().await;
-    let run = k6_script(
+    // As a k6 user runs it: k6's summary alone, no Locust tables.
+    let env = format!("BASE_URL={}", target.url);
+    let run = run_js(&[
+        "-f",
         "tests/fixtures/js/constant-vus.js",
-        &target,
+        "--headless",
+        "--host",
         &target.url,
-        &[],
-    )
+        "--env",
+        &env,
+    ])
     .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     // Each VU iterates once a second for 3 s. Started one a second (Locust's default spawn
@@ -361,7 +414,18 @@ async fn k6_vus_with_a_duration_start_every_vu_at_once() {
     for (vu, iterations) in &by_vu {
         assert!(iterations.len() >= 2, "VU {vu} started late: {by_vu:?}");
     }
-    assert_eq!(run.aggregated().0, target.hits().len() as u64);
+    assert!(
+        !run.stdout.contains("Response time percentiles"),
+        "{}",
+        run.stdout
+    );
+    let served = target.hits().len().to_string();
+    assert_eq!(k6_value(&run, "http_reqs"), served, "{}", run.stdout);
+    assert_eq!(
+        k6_value(&run, "iterations"),
+        served,
+        "one request an iteration"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -399,13 +463,13 @@ async fn a_failed_k6_threshold_exits_99_and_names_the_threshold() {
     let run = k6_script("examples/k6", &target, &base, &[]).await;
     assert_eq!(run.code, 99, "{}\n{}", run.stdout, run.stderr);
     assert_clean(&run);
-    let thresholds = run.section("Thresholds:").expect("a thresholds report");
+    let marks = threshold_marks(&run);
     for metric in ["http_req_failed", "checks"] {
         assert!(
-            thresholds
-                .lines()
-                .any(|line| line.contains('✗') && line.contains(metric)),
-            "{metric}:\n{thresholds}"
+            marks
+                .iter()
+                .any(|(name, passed)| name == metric && !*passed),
+            "{metric}: {marks:?}"
         );
     }
     assert!(
@@ -427,6 +491,7 @@ async fn k6_iterations_run_exactly_and_typescript_imports_are_bundled() {
         &target.url,
         "--env",
         &env,
+        "--locust-summary",
     ];
     // Built once (or found built), then found in the cache by its hash.
     let first = run_js(&["-f", "tests/fixtures/js/iterations.ts", "--list"]).await;
@@ -582,7 +647,14 @@ async fn a_k6_script_runs_distributed_with_its_setup_data_on_every_worker() {
     let (master, port) = crate::distributed::master_of(
         "examples/k6/script.js",
         &target,
-        &["--headless", "--expect-workers", "2", "--env", &base],
+        &[
+            "--headless",
+            "--expect-workers",
+            "2",
+            "--env",
+            &base,
+            "--locust-summary",
+        ],
         false,
         &env,
     )
@@ -625,6 +697,9 @@ async fn a_k6_script_runs_distributed_with_its_setup_data_on_every_worker() {
         "{}",
         run.stdout
     );
-    let thresholds = run.section("Thresholds:").expect("a thresholds report");
-    assert!(!thresholds.contains('✗'), "{thresholds}");
+    let marks = threshold_marks(&run);
+    assert!(
+        !marks.is_empty() && marks.iter().all(|(_, passed)| *passed),
+        "{marks:?}"
+    );
 }

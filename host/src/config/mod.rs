@@ -303,6 +303,15 @@ pub struct Options {
     )]
     pub exit_code_on_error: u8,
 
+    /// For a script with its own plan (a k6 script): print Locust's tables too, before k6's
+    /// end-of-test summary.
+    #[arg(
+        long = "locust-summary",
+        env = "LOCUST_LOCUST_SUMMARY",
+        help_heading = "Request statistics options"
+    )]
+    pub locust_summary: bool,
+
     /// Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.
     #[arg(short = 'L', long, env = "LOCUST_LOGLEVEL", default_value = "INFO", value_parser = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical"],
           help_heading = "Logging options")]
@@ -525,6 +534,8 @@ pub struct RunPlan {
     pub step_load: Option<StepLoad>,
     /// Exit code on errors.
     pub exit_code_on_error: u8,
+    /// Locust's tables for a script with its own plan, beside k6's summary.
+    pub locust_summary: bool,
     /// Serve the demo target.
     pub demo: bool,
     /// What to do.
@@ -649,6 +660,7 @@ impl Options {
             reset_stats: self.reset_stats,
             step_load,
             exit_code_on_error: self.exit_code_on_error,
+            locust_summary: self.locust_summary,
             demo: self.demo,
             action,
             user_classes: self.user_classes,

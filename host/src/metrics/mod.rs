@@ -7,6 +7,7 @@
 //! recorded in the same per-thread shards as requests, merged with them, shipped by workers in
 //! the same report and merged exactly on the master.
 
+pub mod k6_summary;
 pub mod render;
 mod summary;
 

@@ -60,8 +60,29 @@ fn check_row(out: &mut String, label: &str, summary: &Summary) {
     );
 }
 
+/// A duration in milliseconds as k6 prints it: `850µs`, `12.34ms`, `1.5s`, `2m3s`.
+pub fn duration(milliseconds: f64) -> String {
+    let trim = |text: String| -> String {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            text
+        }
+    };
+    if milliseconds < 1.0 {
+        format!("{}µs", trim(format!("{:.2}", milliseconds * 1000.0)))
+    } else if milliseconds < 1000.0 {
+        format!("{}ms", trim(format!("{milliseconds:.2}")))
+    } else if milliseconds < 60_000.0 {
+        format!("{}s", trim(format!("{:.2}", milliseconds / 1000.0)))
+    } else {
+        let seconds = (milliseconds / 1000.0).round() as u64;
+        format!("{}m{}s", seconds / 60, seconds % 60)
+    }
+}
+
 /// A number as a table shows it: at most three decimals, no trailing zeros.
-fn number(value: f64) -> String {
+pub(crate) fn number(value: f64) -> String {
     let text = format!("{value:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" {

@@ -244,6 +244,8 @@ pub struct Threshold {
     conditions: Vec<Condition>,
     /// Stop the test as soon as it fails.
     pub abort_on_fail: bool,
+    /// Whether the metric's values are milliseconds.
+    is_time: bool,
 }
 
 /// One evaluated condition.
@@ -251,6 +253,12 @@ pub struct Threshold {
 pub struct Verdict {
     /// `http_req_duration: p(95)<500`.
     pub label: String,
+    /// The metric as written, with its filter: `http_req_duration{name:/login}`.
+    pub metric: String,
+    /// The condition as written: `p(95)<500`.
+    pub condition: String,
+    /// The measured value as k6's summary shows it: `p(95)=6.2ms`, `rate=99.50%`.
+    pub shown: String,
     /// The value measured.
     pub measured: f64,
     /// Whether the condition held.
@@ -316,6 +324,7 @@ impl Threshold {
         let (name, filter) = split_filter(&source)?;
         let parsed = Metric::parse(name, declared)
             .ok_or_else(|| ThresholdError::UnknownMetric(name.to_owned()))?;
+        let is_time = declared.get(name).is_some_and(|kind| kind.is_time);
         if !matches!(parsed, Metric::Series(..))
             && let Some((tag, _)) = filter
                 .iter()
@@ -344,6 +353,7 @@ impl Threshold {
             filter,
             conditions,
             abort_on_fail,
+            is_time,
         })
     }
 
@@ -409,8 +419,30 @@ impl Threshold {
             .iter()
             .map(|condition| {
                 let measured = measure(condition.aggregate);
+                let left = condition
+                    .text
+                    .split(['<', '>', '=', '!'])
+                    .next()
+                    .unwrap_or_default()
+                    .trim();
+                let time = match &self.metric {
+                    Metric::HttpReqDuration => true,
+                    Metric::Series(_, Kind::Trend) => self.is_time,
+                    _ => false,
+                };
+                let value = match condition.aggregate {
+                    Aggregate::Rate if self.metric.kind() == Kind::Rate => {
+                        format!("{:.2}%", measured * 100.0)
+                    }
+                    Aggregate::Rate => format!("{}/s", round(measured)),
+                    _ if time => crate::metrics::render::duration(measured),
+                    _ => round(measured),
+                };
                 Verdict {
                     label: format!("{}: {}", self.source, condition.text),
+                    metric: self.source.clone(),
+                    condition: condition.text.clone(),
+                    shown: format!("{left}={value}"),
                     measured,
                     passed: condition.operator.holds(measured, condition.value),
                 }
