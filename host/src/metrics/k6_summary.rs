@@ -271,15 +271,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::metrics::{builtin, normalise_tags};
+    use crate::metrics::builtin;
 
-    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
-        normalise_tags(&pairs)
-    }
+    use crate::metrics::tags_of as tags;
 
     #[test]
     fn the_summary_has_k6s_blocks_and_figures() {

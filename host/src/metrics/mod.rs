@@ -214,6 +214,16 @@ pub fn normalise_tags(tags: &[(String, String)]) -> Vec<(String, String)> {
     sorted
 }
 
+/// Tags in series form from string pairs (for tests).
+#[cfg(test)]
+pub(crate) fn tags_of(pairs: &[(&str, &str)]) -> Tags {
+    let pairs: Tags = pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    normalise_tags(&pairs)
+}
+
 /// Every series of a run (or of one thread's shard), bounded to [`MAX_SERIES`] distinct tag
 /// sets; samples of further tag sets are counted in one overflow series per metric.
 #[derive(Clone, Debug, Default)]
@@ -345,14 +355,7 @@ impl MetricSet {
 mod tests {
     use super::*;
 
-    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        normalise_tags(
-            &pairs
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect::<Vec<_>>(),
-        )
-    }
+    use super::tags_of as tags;
 
     const RATE: MetricKind = MetricKind {
         kind: MetricType::Rate,

@@ -298,15 +298,9 @@ pub fn render_csv(set: &MetricSet, seconds: f64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{GROUP_DURATION, builtin, normalise_tags};
+    use crate::metrics::{GROUP_DURATION, builtin};
 
-    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
-        normalise_tags(&pairs)
-    }
+    use crate::metrics::tags_of as tags;
 
     fn run() -> MetricSet {
         let mut set = MetricSet::default();

@@ -470,13 +470,7 @@ mod tests {
                 Some("500 Internal Server Error"),
             );
         }
-        let tags = |pairs: &[(&str, &str)]| {
-            let pairs: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect();
-            crate::metrics::normalise_tags(&pairs)
-        };
+        let tags = crate::metrics::tags_of;
         let declared = declared();
         for index in 0..10 {
             let passed = if index < 2 { 0.0 } else { 1.0 };
