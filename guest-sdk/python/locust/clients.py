@@ -8,6 +8,7 @@ failure is already in the statistics.
 
 import contextlib as _contextlib
 import json as _json
+import re as _re
 import os as _os
 from datetime import timedelta as _timedelta
 from urllib.parse import urlencode as _urlencode
@@ -265,6 +266,10 @@ def _multipart(files, data):
     return bytes(body), f"multipart/form-data; boundary={boundary}"
 
 
+# An HTTP method is a token (RFC 9110).
+_METHOD = _re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 class HttpSession:
     """The user's HTTP client: ``get``, ``post``, ``put``, ``patch``, ``delete``, ``head``,
     ``options`` and ``request``, with Locust's arguments."""
@@ -308,6 +313,9 @@ class HttpSession:
         for key in kwargs:
             if key not in ("verify", "stream", "cert", "proxies", "hooks"):
                 raise TypeError(f"request() got an unexpected keyword argument '{key}'")
+        if not _METHOD.fullmatch(method or ""):
+            # As requests and geventhttpclient: the task stops here, nothing is sent.
+            raise ValueError(f"invalid HTTP method {method!r}")
         if name is None:
             name = self.request_name
         header_list = []

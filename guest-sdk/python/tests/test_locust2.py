@@ -141,6 +141,12 @@ class Rest(unittest.TestCase):
             self.assertIsNone(resp.js)
         self.assertIn("Could not parse response as JSON", fake_host.resolved[-1][1].value)
 
+    def test_an_invalid_method_stops_the_task_before_sending(self):
+        with self.assertRaisesRegex(ValueError, "invalid HTTP method ''"):
+            with self.user.rest("", "/post", json={"foo": 1}):
+                pass
+        self.assertEqual(fake_host.sent, [])
+
     def test_rest_underscore_breaks_caches_under_one_name(self):
         self.respond("{}")
         with self.user.rest_("GET", "/items?page=1"):
