@@ -145,7 +145,7 @@ def main():
             for name, command in (("theirs", theirs), ("ours", ours)):
                 (code, out, err), served = served_during(lambda: run(command, cwd, env, 60))
                 # Locust 2.x prints its tables to standard error.
-                recorded = parse(out + err) if name == "theirs" else recorded_locust(out)
+                recorded = parse(out + err)
                 error = "" if served else first_error(err + out)
                 results.append({"code": code, "recorded": recorded, "served": served, "error": error})
             rows.append({"script": script, "theirs": results[0], "ours": results[1]})

@@ -6,7 +6,7 @@ const decoder = new TextDecoder();
 const VARIANTS = ['std', 'rawstd', 'url', 'rawurl'];
 
 function variant(name) {
-  const chosen = name === undefined || name === '' ? 'std' : String(name);
+  const chosen = name === undefined || name === null || name === '' ? 'std' : String(name);
   if (!VARIANTS.includes(chosen)) {
     throw new TypeError(`unknown base64 encoding "${chosen}" (use ${VARIANTS.join(', ')})`);
   }

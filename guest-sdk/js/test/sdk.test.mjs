@@ -100,6 +100,7 @@ test('k6/encoding speaks every base64 variant, over strings and buffers', () => 
   assert.equal(encoding.b64encode('hi?>', 'rawurl'), 'aGk_Pg');
   assert.equal(encoding.b64encode('é'), 'w6k=');
   assert.equal(encoding.b64decode('aGk_Pg', 'rawurl', 's'), 'hi?>');
+  assert.equal(encoding.b64decode('aGk/Pg==', null, 's'), 'hi?>');
   const buffer = encoding.b64decode('AAEC');
   assert.deepEqual([...new Uint8Array(buffer)], [0, 1, 2]);
   assert.equal(encoding.b64encode(buffer), 'AAEC');
