@@ -575,6 +575,12 @@ async fn unsupported_k6_modules_and_options_fail_at_load_naming_them() {
         "{}",
         option.stderr
     );
+    // One readable line: no "describe() failed: the guest panicked" around the script's words.
+    assert!(
+        !option.stderr.contains("panicked") && !option.stderr.contains("describe() failed"),
+        "{}",
+        option.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

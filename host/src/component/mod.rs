@@ -704,7 +704,12 @@ impl TestComponent {
         let description = instance
             .describe()
             .await
-            .map_err(|error| format!("describe() failed: {error}"))?;
+            .map_err(|error| match error {
+                // A panic while describing is the script refusing itself (an unsupported
+                // option, a bad metric): its message is the whole error.
+                GuestError::Panic(message) => message,
+                other => format!("describe() failed: {other}"),
+            })?;
         let state = instance.store.data_mut();
         let declared = std::mem::take(&mut state.declared_metrics);
         let plan = state
