@@ -701,15 +701,12 @@ impl TestComponent {
             .instantiate(state)
             .await
             .map_err(|error| error.to_string())?;
-        let description = instance
-            .describe()
-            .await
-            .map_err(|error| match error {
-                // A panic while describing is the script refusing itself (an unsupported
-                // option, a bad metric): its message is the whole error.
-                GuestError::Panic(message) => message,
-                other => format!("describe() failed: {other}"),
-            })?;
+        let description = instance.describe().await.map_err(|error| match error {
+            // A panic while describing is the script refusing itself (an unsupported
+            // option, a bad metric): its message is the whole error.
+            GuestError::Panic(message) => message,
+            other => format!("describe() failed: {other}"),
+        })?;
         let state = instance.store.data_mut();
         let declared = std::mem::take(&mut state.declared_metrics);
         let plan = state
