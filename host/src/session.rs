@@ -500,6 +500,7 @@ impl TestSession {
                         .await,
                     run: self.run_shared.clone(),
                     iterations: budget,
+                    iteration_metrics: plan.is_some(),
                 });
                 Runner::Local(Arc::new(LocalRunner::new(
                     environment,

@@ -46,6 +46,43 @@ pub struct UserEnvironment {
     pub run: Arc<crate::test_plan::RunShared>,
     /// The test's iteration budget, taken before each task; none: unlimited.
     pub iterations: Option<Arc<crate::test_plan::Budget>>,
+    /// Record k6's `iterations` and `iteration_duration` for each task run at the user's top
+    /// level (scripts with their own plan): measured here, so no guest call is spent on it.
+    pub iteration_metrics: bool,
+}
+
+/// k6's execution metrics of a user: the kinds, resolved once.
+struct IterationMetrics {
+    counter: crate::metrics::MetricKind,
+    trend: crate::metrics::MetricKind,
+}
+
+impl IterationMetrics {
+    fn new() -> Self {
+        let kind = |name| crate::metrics::builtin(name).unwrap_or_else(|| unreachable_builtin());
+        Self {
+            counter: kind(crate::metrics::ITERATIONS),
+            trend: kind(crate::metrics::ITERATION_DURATION),
+        }
+    }
+
+    /// One iteration that took `took`.
+    fn record(&self, reporter: &Reporter, took: std::time::Duration) {
+        let stats = &reporter.stats;
+        stats.record_metric(crate::metrics::ITERATIONS, self.counter, Vec::new(), 1.0);
+        let milliseconds = took.as_secs_f64() * 1000.0;
+        stats.record_metric(
+            crate::metrics::ITERATION_DURATION,
+            self.trend,
+            Vec::new(),
+            milliseconds,
+        );
+    }
+}
+
+#[cold]
+fn unreachable_builtin() -> crate::metrics::MetricKind {
+    unreachable!("iterations and iteration_duration are built in")
 }
 
 /// Whether the user has been told to stop (at any level).
@@ -112,7 +149,17 @@ pub async fn run_user(
             Some(Ok(())) => {
                 let reporter = &environment.reporter;
                 let budget = environment.iterations.as_deref();
-                live(&mut instance, &class, reporter, budget, &mut rng, &signals).await
+                let iterations = environment.iteration_metrics.then(IterationMetrics::new);
+                live(
+                    &mut instance,
+                    &class,
+                    reporter,
+                    budget,
+                    iterations.as_ref(),
+                    &mut rng,
+                    &signals,
+                )
+                .await
             }
         };
         match life {
@@ -156,6 +203,7 @@ async fn live(
     class: &UserClassPlan,
     reporter: &Reporter,
     budget: Option<&crate::test_plan::Budget>,
+    iterations: Option<&IterationMetrics>,
     rng: &mut SmallRng,
     signals: &Signals,
 ) -> Life {
@@ -223,10 +271,14 @@ async fn live(
                 // The test's iterations are all handed out: this user is done.
                 break;
             }
-            match signals
+            let started = std::time::Instant::now();
+            let ran = signals
                 .unless(Signal::Abandon, instance.run_task(node))
-                .await
-            {
+                .await;
+            if let (Some(iterations), true, Some(Ok(_))) = (iterations, stack.is_empty(), &ran) {
+                iterations.record(reporter, started.elapsed());
+            }
+            match ran {
                 None => return Life::Killed,
                 Some(Err(error)) => return Life::Crashed(error),
                 Some(Ok(Ok(TaskOutcome::Done))) => After::Wait,

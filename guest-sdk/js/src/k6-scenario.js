@@ -2,7 +2,7 @@
 // Each VU is a user in its own instance running the default function in a loop; the options
 // become the test plan the host runs (users, duration, iterations, stages, thresholds).
 
-import { addMetric, declareMetric, getOption, share, shared, userId } from './host.js';
+import { getOption, share, shared, userId } from './host.js';
 import { duration } from './k6-duration.js';
 
 const SUPPORTED = ['vus', 'duration', 'iterations', 'stages', 'thresholds'];
@@ -76,10 +76,6 @@ export function planOf(options, scriptName) {
 export function k6Scenario(exports, scriptName) {
   const run = exports.default;
   if (typeof run !== 'function') return undefined;
-  // k6's execution metrics, recorded for every iteration (shown under EXECUTION, usable in
-  // thresholds).
-  declareMetric('iterations', 'counter', false);
-  declareMetric('iteration_duration', 'trend', true);
   let data;
   let dataRead = false;
   const setupData = () => {
@@ -124,14 +120,12 @@ export function k6Scenario(exports, scriptName) {
     onStart() {},
     onStop() {},
     runTask() {
-      const started = performance.now();
+      // `iterations` and `iteration_duration` are measured by the host around this call.
       try {
         run(setupData());
       } finally {
         // An iteration that throws is still an iteration.
         globalThis.__ITER += 1;
-        addMetric('iteration_duration', performance.now() - started, []);
-        addMetric('iterations', 1, []);
       }
     },
     startTaskSet() {},

@@ -138,6 +138,9 @@ struct Loaded {
     scenario: Scenario,
     hooks: Option<GuestHooks>,
     events: Arc<Events>,
+    /// Whether the component declares its own plan (a k6 script): its users record k6's
+    /// iteration metrics.
+    has_plan: bool,
 }
 
 /// How a session with the master ended.
@@ -487,8 +490,8 @@ impl Worker {
                 .map_err(|error| error.to_string())?
                 .map_err(|error| error.to_string())?,
         );
-        let description = component
-            .describe()
+        let (description, plan) = component
+            .describe_with_plan()
             .await
             .map_err(|error| format!("{}: {error}", name.display()))?;
         let scenario = Scenario::from_description(description)
@@ -548,6 +551,7 @@ impl Worker {
             scenario,
             hooks,
             events: Arc::new(events),
+            has_plan: plan.is_some(),
         });
         Ok(())
     }
@@ -579,6 +583,7 @@ impl Worker {
             )),
             // A master refuses plans with iterations.
             iterations: None,
+            iteration_metrics: loaded.has_plan,
         });
         Ok(LocalRunner::new(
             environment,

@@ -5,14 +5,12 @@
 use std::fmt::Write as _;
 
 use super::render::{duration, number};
-use super::{CHECK_TAG, CHECKS, GROUP_DURATION, GROUP_TAG, MetricKind, MetricType, Summary};
+use super::{
+    CHECK_TAG, CHECKS, GROUP_DURATION, GROUP_TAG, ITERATION_DURATION, ITERATIONS, MetricKind,
+    MetricType, Summary,
+};
 use crate::stats::{RequestStats, StatsEntry};
 use crate::test_plan::Verdict;
-
-/// The SDK's execution metrics (recorded per iteration), shown under EXECUTION.
-pub const ITERATIONS: &str = "iterations";
-/// The SDK's trend of iteration durations.
-pub const ITERATION_DURATION: &str = "iteration_duration";
 
 /// Width of a metric's name with its dots.
 const NAME_WIDTH: usize = 40;

@@ -20,6 +20,11 @@ pub use summary::Summary;
 pub const CHECKS: &str = "checks";
 /// k6's built-in trend of group durations, milliseconds, tagged with the group's path.
 pub const GROUP_DURATION: &str = "group_duration";
+/// k6's count of iterations (a top-level task run of a script with its own plan), recorded
+/// by the host.
+pub const ITERATIONS: &str = "iterations";
+/// k6's trend of iteration durations, milliseconds, recorded by the host.
+pub const ITERATION_DURATION: &str = "iteration_duration";
 /// The tag naming a check.
 pub const CHECK_TAG: &str = "check";
 /// The tag naming a group path (`::outer::inner`).
@@ -77,9 +82,13 @@ pub fn builtin(name: &str) -> Option<MetricKind> {
             kind: MetricType::Rate,
             is_time: false,
         }),
-        GROUP_DURATION => Some(MetricKind {
+        GROUP_DURATION | ITERATION_DURATION => Some(MetricKind {
             kind: MetricType::Trend,
             is_time: true,
+        }),
+        ITERATIONS => Some(MetricKind {
+            kind: MetricType::Counter,
+            is_time: false,
         }),
         _ => None,
     }
