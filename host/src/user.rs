@@ -59,7 +59,7 @@ struct IterationMetrics {
 
 impl IterationMetrics {
     fn new() -> Self {
-        let kind = |name| crate::metrics::builtin(name).unwrap_or_else(|| unreachable_builtin());
+        let kind = |name| crate::metrics::builtin(name).unwrap_or_else(unreachable_builtin);
         Self {
             counter: kind(crate::metrics::ITERATIONS),
             trend: kind(crate::metrics::ITERATION_DURATION),
