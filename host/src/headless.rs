@@ -548,7 +548,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         print(&crate::metrics::k6_summary::render(
             &summary, &verdicts, elapsed,
         ));
-        if own_plan.is_some() && !plan.locust_summary {
+        if !plan.locust_summary {
             // k6's summary has no room for task errors: say where they are.
             print(&stats::render_user_errors(&summary));
         }

@@ -271,11 +271,13 @@ async fn live(
                 // The test's iterations are all handed out: this user is done.
                 break;
             }
-            let started = std::time::Instant::now();
+            let started = iterations.map(|_| std::time::Instant::now());
             let ran = signals
                 .unless(Signal::Abandon, instance.run_task(node))
                 .await;
-            if let (Some(iterations), true, Some(Ok(_))) = (iterations, stack.is_empty(), &ran) {
+            if let (Some(iterations), Some(started), true, Some(Ok(_))) =
+                (iterations, started, stack.is_empty(), &ran)
+            {
                 iterations.record(reporter, started.elapsed());
             }
             match ran {

@@ -56,12 +56,9 @@ impl metrics::Host for UserState {
         if !value.is_finite() {
             return;
         }
-        self.reporter.stats.record_metric(
-            &name,
-            kind,
-            crate::metrics::normalise_tags(&tags),
-            value,
-        );
+        self.reporter
+            .stats
+            .record_metric(&name, kind, crate::metrics::normalise_tags(tags), value);
     }
 }
 

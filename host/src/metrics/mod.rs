@@ -203,16 +203,17 @@ pub struct Series {
 
 /// Put tags in a series' form: bounded, sorted by name, each name once (the last value wins,
 /// as in a JavaScript object).
-pub fn normalise_tags(tags: &[(String, String)]) -> Vec<(String, String)> {
-    let cut = |text: &str| -> String {
+pub fn normalise_tags(tags: Tags) -> Tags {
+    let cut = |mut text: String| -> String {
         let mut end = text.len().min(MAX_TAG_BYTES);
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        text[..end].to_owned()
+        text.truncate(end);
+        text
     };
-    let mut sorted: Vec<(String, String)> = Vec::with_capacity(tags.len().min(MAX_TAGS));
-    for (name, value) in tags.iter().take(MAX_TAGS) {
+    let mut sorted: Tags = Vec::with_capacity(tags.len().min(MAX_TAGS));
+    for (name, value) in tags.into_iter().take(MAX_TAGS) {
         let name = cut(name);
         match sorted.iter_mut().find(|(known, _)| *known == name) {
             Some(slot) => slot.1 = cut(value),
@@ -230,7 +231,7 @@ pub(crate) fn tags_of(pairs: &[(&str, &str)]) -> Tags {
         .iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect();
-    normalise_tags(&pairs)
+    normalise_tags(pairs)
 }
 
 /// Every series of a run (or of one thread's shard), bounded to [`MAX_SERIES`] distinct tag
@@ -298,7 +299,7 @@ impl MetricSet {
             }
             let key = SeriesKey {
                 metric: one.metric.clone(),
-                tags: normalise_tags(&one.tags),
+                tags: normalise_tags(one.tags.clone()),
             };
             self.slot(key, one.kind).merge(&one.summary);
         }

@@ -177,6 +177,8 @@ impl Operator {
 #[derive(Clone, Debug, PartialEq)]
 struct Condition {
     text: String,
+    /// What it measures, as written: `p(95)`, `rate`.
+    subject: String,
     aggregate: Aggregate,
     operator: Operator,
     value: f64,
@@ -226,6 +228,7 @@ impl Condition {
             .ok_or_else(|| bad("does not compare with a number"))?;
         Ok(Self {
             text: trimmed.to_owned(),
+            subject: left.trim().to_owned(),
             aggregate,
             operator,
             value,
@@ -308,7 +311,7 @@ fn split_filter(source: &str) -> Result<(&str, Tags), ThresholdError> {
             .unwrap_or(value);
         filter.push((tag.trim().to_owned(), value.to_owned()));
     }
-    Ok((name.trim(), crate::metrics::normalise_tags(&filter)))
+    Ok((name.trim(), crate::metrics::normalise_tags(filter)))
 }
 
 impl Threshold {
@@ -419,12 +422,6 @@ impl Threshold {
             .iter()
             .map(|condition| {
                 let measured = measure(condition.aggregate);
-                let left = condition
-                    .text
-                    .split(['<', '>', '=', '!'])
-                    .next()
-                    .unwrap_or_default()
-                    .trim();
                 let time = match &self.metric {
                     Metric::HttpReqDuration => true,
                     Metric::Series(_, Kind::Trend) => self.is_time,
@@ -442,7 +439,7 @@ impl Threshold {
                     label: format!("{}: {}", self.source, condition.text),
                     metric: self.source.clone(),
                     condition: condition.text.clone(),
-                    shown: format!("{left}={value}"),
+                    shown: format!("{}={value}", condition.subject),
                     measured,
                     passed: condition.operator.holds(measured, condition.value),
                 }

@@ -111,9 +111,7 @@ def _validate(tasks, namespace, name):
 
 def markov_step(taskset):
     """Run the chain's current task, after drawing the next one from its transitions."""
-    func = getattr(type(taskset), taskset.__dict__.get("_markov_current") or taskset._markov_first)
-    taskset._markov_current = _random.choice(func.transitions)
-    func(taskset)
+    taskset.get_next_task()()
 
 
 class MarkovTaskSet(TaskSet):
