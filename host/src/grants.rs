@@ -236,7 +236,7 @@ impl Grants {
     pub async fn for_run(
         explicit: &[HostRule],
         host: Option<&str>,
-        classes: &[crate::scenario::UserClassPlan],
+        classes: &[crate::run::scenario::UserClassPlan],
     ) -> Arc<Self> {
         let class_hosts = classes.iter().filter_map(|class| class.host.as_deref());
         Self::resolve(explicit, host.into_iter().chain(class_hosts)).await

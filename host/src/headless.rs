@@ -14,8 +14,8 @@ use crate::component::{
 };
 use crate::config::{Action, ComponentHint, CsvPlan, Role, RunPlan};
 use crate::events::Events;
-use crate::scenario::Scenario;
-use crate::session::{SessionParts, TestSession};
+use crate::run::scenario::Scenario;
+use crate::run::session::{SessionParts, TestSession};
 use crate::stats;
 use crate::stats::csv::CsvWriter;
 use crate::test_plan::TestPlan;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
-use crate::scenario::{Picker, UserClassPlan};
+use crate::run::scenario::{Picker, UserClassPlan};
 
 /// One class, task or set with its share and, for classes and sets, what is inside.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,7 +135,7 @@ mod tests {
     use crate::component::{
         ClassDescription, Description, HookSet, NodeKind, TaskNode, WaitPolicy,
     };
-    use crate::scenario::Scenario;
+    use crate::run::scenario::Scenario;
 
     fn node(parent: Option<u32>, kind: NodeKind, name: &str, weight: u32) -> TaskNode {
         TaskNode {

@@ -69,8 +69,8 @@ async fn event_listeners_see_every_request_and_the_test_boundaries() {
 async fn a_rust_program_adds_its_own_web_routes() {
     use locust::component::{ComponentOptions, GuestLimits};
     use locust::config::WebPlan;
-    use locust::scenario::Scenario;
-    use locust::session::{SessionParts, TestSession};
+    use locust::run::scenario::Scenario;
+    use locust::run::session::{SessionParts, TestSession};
     use locust::web::WebUi;
 
     let limits = GuestLimits {

@@ -92,7 +92,7 @@ pub struct Options {
 
     /// Users started per second.
     #[arg(short = 'r', long = "hatch-rate", visible_alias = "spawn-rate", env = "LOCUST_HATCH_RATE",
-          default_value = "1", value_parser = crate::spawn_rate::parse, help_heading = "Common options")]
+          default_value = "1", value_parser = crate::run::spawn_rate::parse, help_heading = "Common options")]
     pub hatch_rate: f64,
 
     /// Stop after this long, e.g. 300s, 20m, 3h, 1h30m (headless only).

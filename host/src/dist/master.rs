@@ -22,7 +22,7 @@ use super::protocol::{
 use super::transport::{self, Connection, Outbound, WireFrame};
 use crate::component::{ComponentOptions, GuestLimits, TestComponent};
 use crate::hooks::GuestHooks;
-use crate::runner::RunnerState;
+use crate::run::runner::RunnerState;
 use crate::stats::Stats;
 
 /// How often both sides send heartbeats.

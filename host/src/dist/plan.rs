@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::runner::apportion;
+use crate::run::runner::apportion;
 
 /// Users of each class for each worker (`result[worker][class]`). Per-class totals match the
 /// class weights as closely as integers allow; every worker gets an equal share of each class

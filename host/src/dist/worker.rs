@@ -22,10 +22,10 @@ use crate::events::{Events, Reporter};
 use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
 use crate::listeners::Listeners;
-use crate::runner::{LocalRunner, RunnerState};
-use crate::scenario::Scenario;
+use crate::run::runner::{LocalRunner, RunnerState};
+use crate::run::scenario::Scenario;
+use crate::run::user::UserEnvironment;
 use crate::stats::Stats;
-use crate::user::UserEnvironment;
 
 /// How often a worker reports its statistics.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(2);

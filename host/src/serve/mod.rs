@@ -3,7 +3,7 @@
 //!
 //! - [`tenants`]: the tenants file (who, token hashes, quotas, grants).
 //! - [`store`]: runs, their statistics and components, in SQLite under `--data-dir`.
-//! - [`runs`]: submission checks, per-tenant queues, each run a [`crate::session::TestSession`].
+//! - [`runs`]: submission checks, per-tenant queues, each run a [`crate::run::session::TestSession`].
 //! - [`api`]: the versioned JSON API and the pages.
 //! - [`workers`]: the worker port, where workers wait for runs.
 

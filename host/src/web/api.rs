@@ -65,9 +65,8 @@ pub fn parse_swarm(
         .find_map(|name| form.get(*name))
     {
         None => return Err("hatch_rate is required".to_owned()),
-        Some(text) => {
-            crate::spawn_rate::parse(text).map_err(|message| format!("hatch_rate {message}"))?
-        }
+        Some(text) => crate::run::spawn_rate::parse(text)
+            .map_err(|message| format!("hatch_rate {message}"))?,
     };
     let host = form
         .get("host")

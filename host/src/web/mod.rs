@@ -20,7 +20,7 @@ use base64::Engine as _;
 use tokio::task::JoinHandle;
 
 use crate::config::WebPlan;
-use crate::session::TestSession;
+use crate::run::session::TestSession;
 use crate::stats::unix_now;
 use crate::stats::window::CurrentWindow;
 

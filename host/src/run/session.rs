@@ -16,10 +16,10 @@ use crate::events::{Events, Reporter};
 use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
 use crate::listeners::Listeners;
-use crate::runner::{LocalRunner, RunnerState};
-use crate::scenario::UserClassPlan;
+use crate::run::runner::{LocalRunner, RunnerState};
+use crate::run::scenario::UserClassPlan;
+use crate::run::user::UserEnvironment;
 use crate::stats::Stats;
-use crate::user::UserEnvironment;
 
 /// What a session is made of.
 pub struct SessionParts {

@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::component::UserIdentity;
-use crate::scenario::UserClassPlan;
+use crate::run::scenario::UserClassPlan;
+use crate::run::user::{UserEnvironment, run_user};
 use crate::signal::{Signal, SignalSender};
-use crate::user::{UserEnvironment, run_user};
 
 /// Extra time users get for their `on_stop` after the stop timeout.
 const ON_STOP_GRACE: Duration = Duration::from_secs(2);
@@ -278,7 +278,7 @@ impl LocalRunner {
             let started = Instant::now();
             for (position, class_index) in order.into_iter().enumerate() {
                 // Absolute schedule: no drift however long spawning takes.
-                match crate::spawn_rate::start_time(started, offset, spawn_rate, position) {
+                match crate::run::spawn_rate::start_time(started, offset, spawn_rate, position) {
                     Some(due) => tokio::time::sleep_until(due).await,
                     // Not within any representable time: the rest never start.
                     None => std::future::pending().await,

@@ -17,9 +17,9 @@ use crate::component::{
     GuestError, GuestInstance, TaskError, TaskOutcome, TestComponent, UserIdentity, UserState,
 };
 use crate::events::{Reporter, UserErrorEvent};
-use crate::scenario::UserClassPlan;
+use crate::run::scenario::UserClassPlan;
+use crate::run::wait::{Pacing, WaitDecision, decide, guest_wait};
 use crate::signal::{Signal, Signals};
-use crate::wait::{Pacing, WaitDecision, decide, guest_wait};
 
 /// How long a user waits before starting over after its guest trapped.
 const RESTART_DELAY: Duration = Duration::from_secs(1);

@@ -5,7 +5,7 @@
 use rand::Rng;
 
 use crate::component::{ClassDescription, Description, HookSet, NodeKind, WaitPolicy};
-use crate::wait::Wait;
+use crate::run::wait::Wait;
 
 /// A description the host cannot use, or a selection that leaves nothing to run.
 #[derive(Debug, thiserror::Error, PartialEq)]
