@@ -176,7 +176,9 @@ pub fn swarm_form(input: &[u8]) -> bool {
     let form: HashMap<String, String> = url::form_urlencoded::parse(input).into_owned().collect();
     // A web UI started with --step-load asks for the step fields.
     let step = form.contains_key("step_user_count");
-    crate::web::parse_swarm(&form, step).is_ok()
+    // And one whose locustfile has a load shape may leave out the users and spawn rate.
+    let shape = form.contains_key("shape");
+    crate::web::parse_swarm(&form, step, shape).is_ok()
 }
 
 fn form_seeds() -> Vec<Vec<u8>> {

@@ -35,6 +35,8 @@ pub struct Loaded {
     pub listeners: Vec<ListenerPlugin>,
     /// The test plan the component declared (k6's `options`), checked.
     pub plan: Option<TestPlan>,
+    /// The component's load shape (Locust's `LoadTestShape`), by name.
+    pub shape: Option<String>,
 }
 
 /// Load a component with its plugins and read its description.
@@ -50,7 +52,11 @@ pub async fn load(path: &Path, plugins: &[PathBuf], limits: GuestLimits) -> anyh
             .await
             .context("loading the component")??;
     let component = Arc::new(component);
-    let (mut description, plan) = component
+    let crate::component::Described {
+        mut description,
+        plan,
+        shape,
+    } = component
         .describe_with_plan()
         .await
         .map_err(|error| anyhow!("{}: {error}", path.display()))?;
@@ -77,6 +83,7 @@ pub async fn load(path: &Path, plugins: &[PathBuf], limits: GuestLimits) -> anyh
         description,
         listeners,
         plan,
+        shape,
     })
 }
 
@@ -247,6 +254,32 @@ fn apply_plan(run: &mut RunPlan, mut own: TestPlan) -> TestPlan {
     own
 }
 
+/// The exit code after a load shape failed, as Locust's after an unhandled exception.
+const SHAPE_FAILED_EXIT: u8 = 2;
+
+/// A load shape decides users, spawn rate and run time: warn that `-u`, `-r` and `-t` are
+/// ignored (as Locust does) and drop the run time.
+fn ignore_common_options(run: &mut RunPlan) {
+    let given = [
+        (run.given.run_time, "--run-time"),
+        (run.given.users, "--users"),
+        (run.given.spawn_rate, "--spawn-rate"),
+    ];
+    let ignored: Vec<&str> = given
+        .iter()
+        .filter(|(given, _)| *given)
+        .map(|(_, name)| *name)
+        .collect();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            target: "locust.main",
+            "--run-time, --users or --spawn-rate have no impact on LoadShapes: the shape decides the users and when the test ends"
+        );
+        tracing::warn!(target: "locust.main", "The following option(s) will be ignored: {}", ignored.join(", "));
+    }
+    run.run_time = None;
+}
+
 /// The exit code `verdicts` decide (0, or 99 when one failed), logging the failed ones.
 fn judge(verdicts: &[crate::test_plan::Verdict]) -> u8 {
     let failed: Vec<&str> = verdicts
@@ -341,10 +374,19 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         description,
         listeners,
         plan: own_plan,
+        shape,
     } = load(&plan.locustfile, &plan.plugins, limits).await?;
     let own_plan = own_plan.map(|own| apply_plan(&mut plan, own));
+    if shape.is_some() {
+        ignore_common_options(&mut plan);
+    }
+    // A shape may ask for any number of users: room for as many as the web UI allows.
+    let peak = match &shape {
+        Some(_) => Some(plan.users.max(crate::config::WEB_CAPACITY)),
+        None => own_plan.as_ref().and_then(TestPlan::peak_users),
+    };
     if master.is_none()
-        && let Some(peak) = own_plan.as_ref().and_then(TestPlan::peak_users)
+        && let Some(peak) = peak
     {
         // The pool was sized from the command line; the script asks for more at its peak.
         let wanted = u32::try_from(peak.saturating_add(crate::config::SPARE_INSTANCES))
@@ -431,6 +473,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             master: master.clone(),
             adopted: Vec::new(),
             plan: own_plan.clone().map(Arc::new),
+            shape,
         },
         events,
     )
@@ -450,6 +493,8 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         })
     });
     let mut began = std::time::Instant::now();
+    // A load shape that failed (or another end from inside on an error) decides the exit code.
+    let mut failed_inside = false;
     if plan.headless {
         if let (Some(master), Some(expected)) = (session.master(), &master) {
             let wanted = expected.expect_workers as usize;
@@ -488,6 +533,13 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             tokio::select! {
                 _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
                 message = plan_ends(&session, began) => tracing::info!(target: "locust.main", "{message}"),
+                end = session.ended() => {
+                    if end.failed {
+                        failed_inside = true;
+                    } else {
+                        tracing::info!(target: "locust.main", "{}. Stopping Locust.", end.reason);
+                    }
+                }
                 signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
             }
         }
@@ -497,8 +549,12 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             .await
             .context("starting the web UI")?;
         tracing::info!(target: "locust.main", "Starting web interface at {}", web.url());
-        let signal = shutdown_signal().await;
-        tracing::info!(target: "locust.main", "Got {signal}, stopping Locust.");
+        let mut ends = session.end_requests();
+        let quit = ends.wait_for(|end| end.as_ref().is_some_and(|end| end.quit));
+        tokio::select! {
+            signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
+            _ = quit => tracing::info!(target: "locust.main", "runner.quit() was called: stopping Locust."),
+        }
     }
     // Stopping waits for users (--stop-timeout) and hooks (--hook-timeout); a signal while
     // it does ends the wait at once, with what statistics there are.
@@ -560,6 +616,8 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         (Some(_), _) => 130,
         // A script with its own plan is judged by its thresholds, as k6 judges it.
         (None, Some(code)) => code,
+        // As Locust exits after an unhandled exception in a greenlet.
+        (None, None) if failed_inside => SHAPE_FAILED_EXIT,
         (None, None) if summary.error_count() > 0 => plan.exit_code_on_error,
         (None, None) => 0,
     };

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::component::{
-    ComponentOptions, GuestInstance, HookSet, RequestRecord, TaskError, TestComponent,
+    ComponentOptions, GuestInstance, HookSet, RequestRecord, ShapeTick, TaskError, TestComponent,
     UserIdentity, UserState,
 };
 use crate::events::{Events, Reporter};
@@ -38,6 +38,8 @@ enum Command {
     Request(RequestRecord),
     ReportToMaster(oneshot::Sender<Option<Vec<u8>>>),
     WorkerReport(String, Vec<u8>),
+    ShapeReset(oneshot::Sender<Result<(), String>>),
+    ShapeTick(oneshot::Sender<Result<Option<ShapeTick>, String>>),
 }
 
 /// How long a hook may run before it is abandoned, unless `--hook-timeout` says otherwise.
@@ -97,6 +99,8 @@ impl ListenerQueue {
 #[derive(Clone)]
 pub struct GuestHooks {
     declared: HookSet,
+    /// Whether the component has a load shape, ticked in this instance.
+    shaped: bool,
     commands: mpsc::Sender<Command>,
     deadline: Duration,
     /// The hook abandoned past its deadline, which the instance may still be running.
@@ -111,13 +115,14 @@ impl GuestHooks {
         &self.run
     }
 
-    /// Start the hooks instance of `component` if it declared any hook; each call to a hook
-    /// may take up to `deadline`. Requests its hooks make are recorded in `stats` but not
-    /// passed to request listeners.
+    /// Start the hooks instance of `component` if it declared any hook or a load shape
+    /// (`shaped`); each call to a hook may take up to `deadline`. Requests its hooks make are
+    /// recorded in `stats` but not passed to request listeners.
     #[allow(clippy::too_many_arguments)] // each is one fact of the hooks instance
     pub async fn start(
         component: Arc<TestComponent>,
         declared: HookSet,
+        shaped: bool,
         stats: Stats,
         host: Option<Arc<str>>,
         options: ComponentOptions,
@@ -125,7 +130,7 @@ impl GuestHooks {
         run: Arc<crate::test_plan::RunShared>,
         deadline: Duration,
     ) -> Result<Option<Self>, String> {
-        if declared == HookSet::empty() {
+        if declared == HookSet::empty() && !shaped {
             return Ok(None);
         }
         let identity = UserIdentity {
@@ -153,6 +158,7 @@ impl GuestHooks {
         tokio::spawn(serve(instance, receiver, queue.clone()));
         Ok(Some(Self {
             declared,
+            shaped,
             commands,
             deadline,
             abandoned: Arc::default(),
@@ -319,6 +325,21 @@ impl GuestHooks {
         }
     }
 
+    /// Whether the component has a load shape.
+    pub fn shaped(&self) -> bool {
+        self.shaped
+    }
+
+    /// A test with a load shape starts: `load-shape.reset`.
+    pub async fn shape_reset(&self) -> Result<(), String> {
+        self.ask("load shape reset", Command::ShapeReset).await?
+    }
+
+    /// The load the shape asks for now (`None` ends the test).
+    pub async fn shape_tick(&self) -> Result<Option<ShapeTick>, String> {
+        self.ask("load shape tick", Command::ShapeTick).await?
+    }
+
     /// On a master: hand a worker's attached data to the component (without waiting), if it
     /// declared `worker-report`.
     pub fn worker_report(&self, worker_id: &str, data: Vec<u8>) {
@@ -348,10 +369,18 @@ async fn serve(
             }
         }
         if broken {
-            if let Command::Call(hook, reply) = command {
-                let _ = reply.send(Err(format!(
-                    "{hook:?} hook skipped: the hooks instance trapped earlier"
-                )));
+            let refused = "skipped: the hooks instance trapped earlier";
+            match command {
+                Command::Call(hook, reply) => {
+                    let _ = reply.send(Err(format!("{hook:?} hook {refused}")));
+                }
+                Command::ShapeReset(reply) => {
+                    let _ = reply.send(Err(format!("load shape reset {refused}")));
+                }
+                Command::ShapeTick(reply) => {
+                    let _ = reply.send(Err(format!("load shape tick {refused}")));
+                }
+                _ => {}
             }
             continue;
         }
@@ -395,6 +424,41 @@ async fn serve(
                     broken = true;
                 }
             }
+            Command::ShapeReset(reply) => {
+                let answer = match instance.shape_reset().await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(shape_failure("reset_time", &error)),
+                    Err(error) => {
+                        broken = true;
+                        Err(format!("the load shape's reset_time: {error}"))
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Command::ShapeTick(reply) => {
+                let answer = match instance.shape_tick().await {
+                    Ok(Ok(tick)) => Ok(tick),
+                    Ok(Err(error)) => Err(shape_failure("tick", &error)),
+                    Err(error) => {
+                        broken = true;
+                        Err(format!("the load shape's tick: {error}"))
+                    }
+                };
+                let _ = reply.send(answer);
+            }
         }
+    }
+}
+
+/// A load shape's exception, for the log: the message and the guest's traceback.
+fn shape_failure(method: &str, error: &TaskError) -> String {
+    if error.traceback.trim().is_empty() {
+        format!("the load shape's {method} failed: {}", error.message)
+    } else {
+        format!(
+            "the load shape's {method} failed: {}\n{}",
+            error.message,
+            error.traceback.trim_end()
+        )
     }
 }

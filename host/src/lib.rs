@@ -20,6 +20,7 @@ pub mod hooks;
 pub mod http;
 pub mod limits;
 pub mod listeners;
+pub mod load_plan;
 pub mod logging;
 pub mod metrics;
 pub mod ratio;

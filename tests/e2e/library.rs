@@ -106,6 +106,7 @@ async fn a_rust_program_adds_its_own_web_routes() {
             master: None,
             adopted: Vec::new(),
             plan: None,
+            shape: None,
         },
         Events::new(),
     )

@@ -6,6 +6,8 @@ const $ = (selector) => document.querySelector(selector);
 const body = document.body;
 const stepLoad = body.dataset.stepLoad === "true";
 const isMaster = body.dataset.master === "true";
+// A load shape in the locustfile decides the users: the form asks only for the host.
+const shape = body.dataset.shape || "";
 const POLL_MS = 2000;
 const MAX_POINTS = 300;
 
@@ -75,7 +77,7 @@ function renderStats(report) {
   }
   const running = report.state === "hatching" || report.state === "running";
   $("#stop").hidden = !running;
-  $("#edit").hidden = !running;
+  $("#edit").hidden = !running || shape !== "";
   if (running) {
     const total = report.stats.find((s) => s.name === "Aggregated") || {};
     record(new Date(), report.total_rps, total.current_fail_per_sec,
@@ -213,7 +215,13 @@ async function poll() {
 function openStart(editing) {
   const dialog = $("#start-dialog");
   $("#start-title").textContent = editing ? "Edit running load test" : "Start new load test";
-  for (const label of document.querySelectorAll("label.step")) label.hidden = !stepLoad;
+  for (const label of document.querySelectorAll("label.step")) label.hidden = !stepLoad || shape !== "";
+  for (const label of document.querySelectorAll("label.load")) {
+    label.hidden = shape !== "";
+    label.querySelector("input").required = shape === "";
+  }
+  $("#shape-note").hidden = shape === "";
+  $("#shape-note").textContent = `The load shape ${shape} decides the number of users and the spawn rate.`;
   document.querySelector("label.host").hidden = editing;
   $("#start-error").hidden = true;
   if (!dialog.open) dialog.showModal();

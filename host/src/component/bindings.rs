@@ -22,7 +22,32 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use self::locust::runtime::{context, events, http, log, metrics, test_plan, types};
+pub use self::locust::runtime::{context, events, http, log, metrics, runner, test_plan, types};
+
+/// The `shaped-user-component` world, for its one export of its own: `load-shape`, which the
+/// host looks up by name on an instance of a component that declared a shape.
+pub mod shaped_world {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "shaped-user-component",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "locust:runtime/types": super::locust::runtime::types,
+            "locust:runtime/http": super::locust::runtime::http,
+            "locust:runtime/events": super::locust::runtime::events,
+            "locust:runtime/log": super::locust::runtime::log,
+            "locust:runtime/context": super::locust::runtime::context,
+            "locust:runtime/test-plan": super::locust::runtime::test_plan,
+            "locust:runtime/metrics": super::locust::runtime::metrics,
+            "locust:runtime/runner": super::locust::runtime::runner,
+            "locust:runtime/user": super::exports::locust::runtime::user,
+            "locust:runtime/hooks": super::exports::locust::runtime::hooks,
+        },
+    });
+}
+
+pub use shaped_world::exports::locust::runtime::load_shape;
 
 /// The `protocol-plugin` world, for describing a plugin in an instance of its own; its imports
 /// are the user component's, implemented once.

@@ -138,4 +138,13 @@ impl test_plan::Host for UserState {
     async fn shared(&mut self) -> Option<String> {
         self.identity.run.setup_data().map(|data| data.to_string())
     }
+
+    async fn declare_shape(&mut self, name: String) {
+        if self.describing {
+            self.declared_shape = Some(name.chars().take(MAX_SHAPE_NAME).collect());
+        }
+    }
 }
+
+/// Longest load shape name kept (it is only shown).
+const MAX_SHAPE_NAME: usize = 200;

@@ -26,6 +26,7 @@ mod lookup;
 pub mod plugins;
 pub mod python;
 mod responses;
+mod runner_import;
 mod source_cache;
 mod state;
 mod wasi_http;
@@ -47,7 +48,7 @@ pub use build::{GUEST_TARGET, build_guest_crate, ensure_guest_target};
 pub use state::{ComponentOptions, UserIdentity, UserState};
 
 use crate::http::{HttpAgent, UrlBase};
-use bindings::{UserComponent, UserComponentPre};
+use bindings::{UserComponent, UserComponentIndices, load_shape};
 use footprint::Footprint;
 
 /// The world a user component must implement, with its version.
@@ -165,7 +166,10 @@ pub enum GuestError {
 /// A compiled user component, ready to instantiate users.
 pub struct TestComponent {
     engine: Engine,
-    pre: UserComponentPre<UserState>,
+    pre: wasmtime::component::InstancePre<UserState>,
+    indices: UserComponentIndices,
+    /// Where `load-shape` is, when the component exports it.
+    shape: Option<load_shape::GuestIndices>,
     limits: GuestLimits,
     hash: String,
     bytes: std::sync::Arc<[u8]>,
@@ -656,10 +660,13 @@ impl TestComponent {
             }
         };
         let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = UserComponentPre::new(pre).map_err(wrong_world)?;
+        let indices = UserComponentIndices::new(&pre).map_err(wrong_world)?;
+        let shape = load_shape::GuestIndices::new(&pre).ok();
         Ok(Self {
             engine,
             pre,
+            indices,
+            shape,
             limits,
             hash,
             bytes: bytes.into(),
@@ -686,14 +693,17 @@ impl TestComponent {
     pub async fn describe(&self) -> Result<Description, String> {
         self.describe_with_plan()
             .await
-            .map(|(description, _)| description)
+            .map(|described| described.description)
     }
 
-    /// Read the component's description and the test plan it declares while describing
-    /// itself (k6's `options`), checked.
-    pub async fn describe_with_plan(
-        &self,
-    ) -> Result<(Description, Option<crate::test_plan::TestPlan>), String> {
+    /// Whether the component exports `load-shape`.
+    pub fn has_shape_export(&self) -> bool {
+        self.shape.is_some()
+    }
+
+    /// Read the component's description, the test plan it declares while describing itself
+    /// (k6's `options`), checked, and its load shape.
+    pub async fn describe_with_plan(&self) -> Result<Described, String> {
         let mut state =
             unrecorded_state(UserIdentity::offline("describe"), self.limits.memory_bytes);
         state.describing = true;
@@ -715,17 +725,40 @@ impl TestComponent {
             .map(|plan| crate::test_plan::TestPlan::from_wit(plan, &declared))
             .transpose()
             .map_err(|error| error.to_string())?;
-        Ok((description, plan))
+        let shape = state.declared_shape.take();
+        if let Some(name) = &shape
+            && self.shape.is_none()
+        {
+            return Err(format!(
+                "it declares the load shape {name} but does not export locust:runtime/load-shape \
+                 (world shaped-user-component of wit/locust.wit); rebuild it with this SDK"
+            ));
+        }
+        if shape.is_some() && plan.as_ref().is_some_and(|plan| !plan.stages.is_empty()) {
+            return Err(
+                "it has both a load shape and stages: one plan decides the users; remove one"
+                    .to_owned(),
+            );
+        }
+        Ok(Described {
+            description,
+            plan,
+            shape,
+        })
     }
 
     /// A fresh instance whose store holds `state`.
     pub async fn instantiate(&self, mut state: UserState) -> Result<GuestInstance, GuestError> {
         state.cpu = self.cpu.clone();
         let mut store = new_store(&self.engine, state, &self.limits)?;
-        let bindings = self
+        let instance = self
             .pre
             .instantiate_async(&mut store)
             .await
+            .map_err(|error| classify(error, &mut store, &self.limits))?;
+        let bindings = self
+            .indices
+            .load(&mut store, &instance)
             .map_err(|error| classify(error, &mut store, &self.limits))?;
         let identity = &store.data().identity;
         let base = UrlBase::new(identity.host.as_deref(), identity.class.clone());
@@ -738,10 +771,27 @@ impl TestComponent {
             ),
             store,
             bindings,
+            instance,
+            shape_indices: self.shape.clone(),
+            shape: None,
             limits: self.limits,
         })
     }
 }
+
+/// What a component says about itself: its description, its own test plan (k6's `options`)
+/// and its load shape's name.
+pub struct Described {
+    /// Classes, hooks and options.
+    pub description: Description,
+    /// The plan it declared (k6's `options`), checked.
+    pub plan: Option<crate::test_plan::TestPlan>,
+    /// Its load shape (Locust's `LoadTestShape`), by name.
+    pub shape: Option<String>,
+}
+
+/// The load a component's shape asks for.
+pub use load_shape::ShapeTick;
 
 fn classify(
     error: wasmtime::Error,
@@ -772,6 +822,10 @@ pub struct GuestInstance {
     agent: HttpAgent,
     store: Store<UserState>,
     bindings: UserComponent,
+    instance: wasmtime::component::Instance,
+    shape_indices: Option<load_shape::GuestIndices>,
+    /// `load-shape`, once looked up.
+    shape: Option<load_shape::Guest>,
     limits: GuestLimits,
 }
 
@@ -779,13 +833,13 @@ pub struct GuestInstance {
 /// turning traps into [`GuestError`]s and settling the `catch-response` requests the guest
 /// left open.
 macro_rules! guest_call {
-    ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {{
+    ($self:ident, $interface:ident . $method:ident ( $($arg:expr),* )) => {
+        guest_call!(@on $self, $self.bindings.$interface(), $method($($arg),*))
+    };
+    (@on $self:ident, $guest:expr, $method:ident ( $($arg:expr),* )) => {{
         let _ = $self.store.set_fuel($self.limits.fuel_per_call);
         let share = $self.store.data().cpu.clone();
-        let call = $self
-            .bindings
-            .$interface()
-            .$method(&mut $self.store $(, $arg)*);
+        let call = $guest.$method(&mut $self.store $(, $arg)*);
         let (result, charged) = $self
             .agent
             .serve(cpu_share::Throttled::new(call, share.clone()))
@@ -906,6 +960,37 @@ impl GuestInstance {
     /// `hooks.on-request`.
     pub async fn on_request(&mut self, record: &RequestRecord) -> Result<(), GuestError> {
         guest_call!(self, locust_runtime_hooks.call_on_request(record))
+    }
+
+    /// `load-shape`, looked up on first use; `None` when the component does not export it.
+    fn shape(&mut self) -> Result<Option<load_shape::Guest>, GuestError> {
+        if self.shape.is_none()
+            && let Some(indices) = &self.shape_indices
+        {
+            let guest = indices
+                .load(&mut self.store, &self.instance)
+                .map_err(|error| GuestError::Trap(error.to_string()))?;
+            self.shape = Some(guest);
+        }
+        Ok(self.shape.clone())
+    }
+
+    /// `load-shape.reset`; `Ok(Ok(()))` without a shape.
+    pub async fn shape_reset(&mut self) -> Result<Result<(), TaskError>, GuestError> {
+        let Some(shape) = self.shape()? else {
+            return Ok(Ok(()));
+        };
+        guest_call!(@on self, shape, call_reset())
+    }
+
+    /// `load-shape.tick`; `Ok(Ok(None))` without a shape.
+    pub async fn shape_tick(
+        &mut self,
+    ) -> Result<Result<Option<ShapeTick>, TaskError>, GuestError> {
+        let Some(shape) = self.shape()? else {
+            return Ok(Ok(None));
+        };
+        guest_call!(@on self, shape, call_tick())
     }
 
     /// `hooks.report-to-master`.

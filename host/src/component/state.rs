@@ -92,6 +92,8 @@ pub struct UserState {
     pub(super) describing: bool,
     /// The metrics this instance declared (`metrics.declare`).
     pub(super) declared_metrics: crate::metrics::Declared,
+    /// The load shape the component declared while describing (`test-plan.declare-shape`).
+    pub(super) declared_shape: Option<String>,
     /// Whether a sample of an undeclared metric was reported already.
     pub(super) undeclared_warned: bool,
 }
@@ -147,6 +149,7 @@ impl UserState {
             declared_plan: None,
             describing: false,
             declared_metrics: crate::metrics::Declared::default(),
+            declared_shape: None,
             undeclared_warned: false,
         }
     }

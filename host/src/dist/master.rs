@@ -138,6 +138,8 @@ impl WorkerEntry {
 struct Target {
     users: u64,
     spawn_rate: f64,
+    /// The classes' weights for this target (0 for classes a load shape left out).
+    weights: Vec<u32>,
     host: Option<String>,
 }
 
@@ -381,14 +383,23 @@ impl Master {
         &self,
         users: u64,
         spawn_rate: f64,
+        only: Option<&[String]>,
         host: Option<String>,
         on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
-    ) {
+    ) -> Result<(), String> {
+        let classes: Vec<(&str, u32)> = self
+            .setup
+            .classes
+            .iter()
+            .map(|(name, weight)| (name.as_str(), *weight))
+            .collect();
+        let weights = crate::run::runner::weights_of(&classes, only)?;
         let outgoing = {
             let mut inner = lock(&self.inner);
             inner.target = Some(Target {
                 users,
                 spawn_rate,
+                weights,
                 host,
             });
             inner.on_spawned = Some(Box::new(on_spawned));
@@ -396,6 +407,26 @@ impl Master {
         };
         self.changed();
         send_all(outgoing).await;
+        Ok(())
+    }
+
+    /// Users per class the live workers were last told to run.
+    pub fn class_counts(&self) -> Vec<(String, u64)> {
+        let inner = lock(&self.inner);
+        self.setup
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(index, (name, _))| {
+                let count = inner
+                    .workers
+                    .values()
+                    .filter(|worker| worker.live())
+                    .filter_map(|worker| worker.assigned.get(index))
+                    .sum();
+                (name.clone(), count)
+            })
+            .collect()
     }
 
     /// The component's option values, as the protocol carries them.
@@ -412,7 +443,7 @@ impl Master {
         let Some(target) = &inner.target else {
             return Vec::new();
         };
-        let weights: Vec<u32> = self.setup.classes.iter().map(|(_, w)| *w).collect();
+        let weights = target.weights.clone();
         let live: Vec<String> = inner
             .workers
             .iter()

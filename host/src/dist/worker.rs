@@ -490,7 +490,9 @@ impl Worker {
                 .map_err(|error| error.to_string())?
                 .map_err(|error| error.to_string())?,
         );
-        let (description, plan) = component
+        let crate::component::Described {
+            description, plan, ..
+        } = component
             .describe_with_plan()
             .await
             .map_err(|error| format!("{}: {error}", name.display()))?;
@@ -512,6 +514,7 @@ impl Worker {
         let hooks = GuestHooks::start(
             component.clone(),
             scenario.hooks,
+            false,
             self.stats.clone(),
             welcome.host.as_deref().map(Arc::from),
             Arc::new(welcome.options.iter().cloned().collect()),

@@ -43,6 +43,38 @@ pub fn apportion(total: u64, weights: &[u32]) -> Vec<u64> {
     counts
 }
 
+/// The weights of `classes` (name, weight) when only those named in `only` run (all when
+/// `None`): the others weigh 0. Refuses a name that is not one of `classes`, or a list that
+/// leaves every class out.
+pub fn weights_of(classes: &[(&str, u32)], only: Option<&[String]>) -> Result<Vec<u32>, String> {
+    let Some(only) = only else {
+        return Ok(classes.iter().map(|(_, weight)| *weight).collect());
+    };
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !classes.iter().any(|(class, _)| class == name))
+    {
+        let names: Vec<&str> = classes.iter().map(|(name, _)| *name).collect();
+        return Err(format!(
+            "the load asks for user class {unknown}, which this test does not run (it runs: {})",
+            names.join(", ")
+        ));
+    }
+    if only.is_empty() {
+        return Err("the load names no user class: give at least one, or None for all".to_owned());
+    }
+    Ok(classes
+        .iter()
+        .map(|(name, weight)| {
+            if only.iter().any(|wanted| wanted == name) {
+                (*weight).max(1)
+            } else {
+                0
+            }
+        })
+        .collect())
+}
+
 /// The order in which to spawn `counts[i]` users of each class so that at every point of the
 /// ramp the mix is as close as possible to the final one (smooth weighted round robin).
 pub fn spawn_order(counts: &[u64]) -> Vec<usize> {
@@ -239,6 +271,41 @@ impl LocalRunner {
         );
     }
 
+    /// [`start`](Self::start) with only the classes named in `only` (all when `None`), with
+    /// their weights between them: the users of the other classes stop. Refuses a name that
+    /// is not one of the runner's classes.
+    pub fn start_classes(
+        &self,
+        user_count: u64,
+        spawn_rate: f64,
+        only: Option<&[String]>,
+        on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
+    ) -> Result<(), String> {
+        let classes: Vec<(&str, u32)> = self
+            .classes
+            .iter()
+            .map(|class| (class.name.as_str(), class.weight))
+            .collect();
+        let weights = weights_of(&classes, only)?;
+        self.start_counts(
+            &apportion(user_count, &weights),
+            spawn_rate,
+            Duration::ZERO,
+            on_spawned,
+        );
+        Ok(())
+    }
+
+    /// Users alive now, per class, in the runner's class order.
+    pub fn class_counts(&self) -> Vec<(String, u64)> {
+        let users = lock(&self.shared.users);
+        self.classes
+            .iter()
+            .zip(users.iter())
+            .map(|(class, users)| (class.name.clone(), users.len() as u64))
+            .collect()
+    }
+
     /// Like [`start`](Self::start) with the users of each class given (`wanted[i]` users of
     /// the runner's class `i`), the first new user starting after `offset`: what a worker does
     /// with its share of a distributed test.
@@ -408,6 +475,19 @@ mod tests {
                 assert!((*count as f64 - exact).abs() < 1.0, "{total}: {counts:?}");
             }
         }
+    }
+
+    #[test]
+    fn weights_keep_only_the_named_classes() {
+        let classes = [("A", 1), ("B", 3), ("C", 0)];
+        assert_eq!(weights_of(&classes, None), Ok(vec![1, 3, 0]));
+        let only = |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        assert_eq!(weights_of(&classes, Some(&only(&["B"]))), Ok(vec![0, 3, 0]));
+        // A weight-0 class that a shape names still gets users.
+        assert_eq!(weights_of(&classes, Some(&only(&["A", "C"]))), Ok(vec![1, 0, 1]));
+        let unknown = weights_of(&classes, Some(&only(&["D"]))).unwrap_err();
+        assert!(unknown.contains("user class D") && unknown.contains("A, B, C"), "{unknown}");
+        assert!(weights_of(&classes, Some(&[])).is_err());
     }
 
     #[test]

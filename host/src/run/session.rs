@@ -3,10 +3,11 @@
 //! any number of times from the web UI. Each start gets a fresh [`LocalRunner`]; the
 //! statistics carry over until reset, as in Locust.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use anyhow::anyhow;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::component::{ComponentOptions, HookSet, TestComponent};
@@ -16,6 +17,9 @@ use crate::events::{Events, Reporter};
 use crate::grants::{Grants, HostRule};
 use crate::hooks::{GuestHooks, Hook};
 use crate::listeners::Listeners;
+use crate::load_plan::driver::LoadTarget;
+use crate::load_plan::{Load, Source};
+use crate::run::control::{EndRequest, Role, RunControl};
 use crate::run::runner::{LocalRunner, RunnerState};
 use crate::run::scenario::UserClassPlan;
 use crate::run::user::UserEnvironment;
@@ -59,6 +63,9 @@ pub struct SessionParts {
     /// The component's own plan (k6's `options`): each test ramps through its stages and
     /// ends when its iterations are done.
     pub plan: Option<Arc<crate::test_plan::TestPlan>>,
+    /// The component's load shape, by name: it decides each test's users instead of the
+    /// users and spawn rate a start asks for.
+    pub shape: Option<String>,
 }
 
 /// What runs the users of one test: a local runner, or the master of the workers.
@@ -72,19 +79,37 @@ enum Runner {
 }
 
 impl Runner {
+    /// Bring the test to `load` (only its classes, with their weights between them).
     async fn start(
         &self,
-        users: u64,
-        spawn_rate: f64,
+        load: &Load,
         on_spawned: impl FnOnce(&[(String, u64)]) + Send + 'static,
-    ) {
+    ) -> Result<(), String> {
         match self {
-            Runner::Local(runner) => runner.start(users, spawn_rate, on_spawned),
+            Runner::Local(runner) => runner.start_classes(
+                load.users,
+                load.spawn_rate,
+                load.classes.as_deref(),
+                on_spawned,
+            ),
             Runner::Distributed { master, host } => {
                 master
-                    .start(users, spawn_rate, host.clone(), on_spawned)
+                    .start(
+                        load.users,
+                        load.spawn_rate,
+                        load.classes.as_deref(),
+                        host.clone(),
+                        on_spawned,
+                    )
                     .await
             }
+        }
+    }
+
+    fn class_counts(&self) -> Vec<(String, u64)> {
+        match self {
+            Runner::Local(runner) => runner.class_counts(),
+            Runner::Distributed { master, .. } => master.class_counts(),
         }
     }
 
@@ -142,6 +167,13 @@ pub struct TestSession {
     budget: Mutex<Option<Arc<crate::test_plan::Budget>>>,
     /// The component's own plan (k6's `options`): its stages and iterations.
     plan: Option<Arc<crate::test_plan::TestPlan>>,
+    /// The component's load shape, by name.
+    shape: Option<String>,
+    /// How the latest test was asked to end from inside (its plan, a shape, `runner.quit()`),
+    /// until the next starts.
+    ended: watch::Sender<Option<EndRequest>>,
+    /// The session itself, for the tasks it starts.
+    me: Weak<TestSession>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -183,74 +215,94 @@ impl SpawnedHandler {
     }
 }
 
-/// Spawn the users: all at once, or in steps of `--step-users` every `--step-time` (the last
-/// step capped at the total).
-async fn ramp_up(
-    runner: Runner,
-    users: u64,
-    spawn_rate: f64,
-    step_load: Option<StepLoad>,
-    spawned: SpawnedHandler,
-) {
-    let Some(step) = step_load else {
-        runner.start(users, spawn_rate, spawned.callback()).await;
-        return;
-    };
-    let mut target = 0;
-    loop {
-        target = (target + step.users).min(users);
-        runner.start(target, spawn_rate, spawned.callback()).await;
-        tracing::info!(target: "locust.runners", "Step loading: start hatch job of {target} user.");
-        if target >= users {
-            tracing::info!(target: "locust.runners", "Step Load is finished.");
-            return;
-        }
-        tokio::time::sleep(step.time).await;
+/// The load a start asks for: `users` at `spawn_rate`, in steps with `--step-load`.
+fn given_load(users: u64, spawn_rate: f64, step_load: Option<StepLoad>) -> Source {
+    match step_load {
+        Some(step) => Source::Steps {
+            users,
+            spawn_rate,
+            step,
+        },
+        None => Source::Fixed { users, spawn_rate },
     }
 }
 
-/// Ramp through the plan's `stages` from `start` users: the target is recomputed every
-/// second and the users it adds start spread over that second; the test stays at the last
-/// stage's target once the stages are over (the run time ends it).
-async fn ramp_stages(
+/// The session's runner as a load plan's driver sees it.
+struct RampTarget {
     runner: Runner,
-    start: u64,
-    stages: Vec<crate::test_plan::Stage>,
     spawned: SpawnedHandler,
-) {
-    let began = tokio::time::Instant::now();
-    let mut current = None;
-    loop {
-        let elapsed = began.elapsed();
-        let target = crate::test_plan::ramp_target(start, &stages, elapsed)
-            .unwrap_or_else(|| stages.last().map_or(start, |stage| stage.target));
-        if current != Some(target) {
-            let change = target.abs_diff(current.unwrap_or(0)).max(1);
-            // spawning_complete (and --reset-stats) once, for the ramp's first step.
-            match current {
-                None => {
-                    runner
-                        .start(target, change as f64, spawned.callback())
-                        .await
-                }
-                Some(_) => {
-                    runner
-                        .start(target, change as f64, |_: &[(String, u64)]| {})
-                        .await
-                }
-            }
-            current = Some(target);
+    session: Weak<TestSession>,
+    /// How large a test this session can run.
+    capacity: u64,
+}
+
+impl LoadTarget for RampTarget {
+    async fn apply(&self, load: &Load, announce: bool) -> Result<(), String> {
+        if load.users > self.capacity {
+            return Err(format!(
+                "the test asks for {} users, more than this locust process was started for ({}); \
+                 restart it with -u {}",
+                load.users, self.capacity, load.users
+            ));
         }
-        if elapsed >= stages.iter().map(|stage| stage.duration).sum::<Duration>() {
-            tracing::info!(target: "locust.runners", "All stages done: {target} users");
-            return;
+        if announce {
+            self.runner.start(load, self.spawned.callback()).await
+        } else {
+            self.runner.start(load, |_: &[(String, u64)]| {}).await
         }
-        tokio::time::sleep(STAGE_TICK).await;
+    }
+
+    fn end(&self, request: EndRequest) {
+        if let Some(session) = self.session.upgrade() {
+            session.end_test(request);
+        }
     }
 }
 
-/// How often a staged ramp recomputes its target.
-const STAGE_TICK: Duration = Duration::from_secs(1);
+/// The session as its instances see their runner (the `runner` import).
+struct SessionControl(Weak<TestSession>);
+
+impl RunControl for SessionControl {
+    fn role(&self) -> Role {
+        match self.0.upgrade() {
+            Some(session) if session.master.is_some() => Role::Master,
+            _ => Role::Local,
+        }
+    }
+
+    fn state(&self) -> RunnerState {
+        self.0
+            .upgrade()
+            .map_or(RunnerState::Stopped, |session| session.state())
+    }
+
+    fn user_count(&self) -> u64 {
+        self.0
+            .upgrade()
+            .map_or(0, |session| session.user_count())
+    }
+
+    fn class_counts(&self) -> Vec<(String, u64)> {
+        let Some(session) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let current = lock(&session.current).clone();
+        match current {
+            Some(runner) => runner.class_counts(),
+            None => session
+                .classes
+                .iter()
+                .map(|class| (class.name.clone(), 0))
+                .collect(),
+        }
+    }
+
+    fn end(&self, request: EndRequest) {
+        if let Some(session) = self.0.upgrade() {
+            session.end_test(request);
+        }
+    }
+}
 
 impl TestSession {
     /// Start the component's hooks (running `init`) and make a session ready to start tests.
@@ -262,6 +314,7 @@ impl TestSession {
         let hooks = GuestHooks::start(
             parts.component.clone(),
             parts.hooks,
+            parts.shape.is_some(),
             stats.clone(),
             parts.host.as_deref().map(Arc::from),
             parts.options.clone(),
@@ -320,7 +373,7 @@ impl TestSession {
                 })
             }
         };
-        Ok(Arc::new(Self {
+        let session = Arc::new_cyclic(|me| Self {
             component: parts.component,
             classes,
             stats,
@@ -340,7 +393,46 @@ impl TestSession {
             run_shared: run,
             budget: Mutex::new(None),
             plan: parts.plan,
-        }))
+            shape: parts.shape,
+            ended: watch::Sender::new(None),
+            me: me.clone(),
+        });
+        session
+            .run_shared
+            .set_control(Arc::new(SessionControl(Arc::downgrade(&session))));
+        Ok(session)
+    }
+
+    /// The component's load shape, by name, when it has one: it decides the users.
+    pub fn shape(&self) -> Option<&str> {
+        self.shape.as_deref()
+    }
+
+    /// How the latest test was asked to end from inside (by its plan, its load shape or
+    /// `runner.stop()`/`quit()`), if it was; `None` again once another test starts.
+    pub fn end_requests(&self) -> watch::Receiver<Option<EndRequest>> {
+        self.ended.subscribe()
+    }
+
+    /// Resolves once the running test is asked to end from inside.
+    pub async fn ended(&self) -> EndRequest {
+        let mut requests = self.ended.subscribe();
+        loop {
+            if let Some(request) = requests.borrow_and_update().clone() {
+                return request;
+            }
+            if requests.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// End the running test from inside: say so, and stop it (without waiting).
+    pub fn end_test(&self, request: EndRequest) {
+        self.ended.send_replace(Some(request));
+        if let Some(session) = self.me.upgrade() {
+            tokio::spawn(async move { session.stop().await });
+        }
     }
 
     /// The iteration budget of the running test, when the component's plan has one.
@@ -431,7 +523,7 @@ impl TestSession {
             );
         }
         let capacity = self.capacity();
-        if users > capacity {
+        if self.shape.is_none() && users > capacity {
             return Err(format!(
                 "{users} users is more than this locust process was started for ({capacity}); restart it with -u {users}"
             ));
@@ -447,13 +539,16 @@ impl TestSession {
                 RunnerState::Spawning | RunnerState::Running
             )
         {
+            if let Some(shape) = &self.shape {
+                return Err(format!(
+                    "the load shape {shape} decides the users of the running test: stop it to start another"
+                ));
+            }
             active.ramp.abort();
-            active.ramp = tokio::spawn(ramp_up(
-                active.runner.clone(),
-                users,
-                spawn_rate,
-                step_load,
-                handler,
+            let target = self.ramp_target(active.runner.clone(), handler);
+            active.ramp = tokio::spawn(crate::load_plan::driver::drive(
+                given_load(users, spawn_rate, step_load),
+                target,
             ));
             return Ok(());
         }
@@ -516,20 +611,34 @@ impl TestSession {
         }
         self.call_logged(Hook::TestStart).await;
         let stages = plan.map(|plan| plan.stages.clone()).unwrap_or_default();
-        let ramp = if stages.is_empty() {
-            tokio::spawn(ramp_up(
-                runner.clone(),
-                users,
-                spawn_rate,
-                step_load,
-                handler,
-            ))
-        } else {
-            tokio::spawn(ramp_stages(runner.clone(), users, stages, handler))
+        let source = match (&self.shape, &self.hooks) {
+            (Some(name), Some(hooks)) => Source::Shape {
+                hooks: hooks.clone(),
+                name: name.clone(),
+            },
+            _ if !stages.is_empty() => Source::Stages {
+                start: users,
+                stages,
+            },
+            _ => given_load(users, spawn_rate, step_load),
         };
+        self.ended.send_replace(None);
         *lock(&self.current) = Some(runner.clone());
+        let ramp = tokio::spawn(crate::load_plan::driver::drive(
+            source,
+            self.ramp_target(runner.clone(), handler),
+        ));
         *run = Some(ActiveRun { runner, ramp });
         Ok(())
+    }
+
+    fn ramp_target(&self, runner: Runner, spawned: SpawnedHandler) -> RampTarget {
+        RampTarget {
+            runner,
+            spawned,
+            session: self.me.clone(),
+            capacity: self.capacity(),
+        }
     }
 
     /// Stop the running test (if any): users stop as `--stop-timeout` allows, then the

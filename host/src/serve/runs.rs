@@ -801,6 +801,7 @@ impl Service {
         let session = TestSession::prepare(
             SessionParts {
                 plan: None,
+                shape: None,
                 component,
                 classes,
                 hooks: scenario.hooks,
@@ -1102,12 +1103,18 @@ async fn snapshot(
 /// A component's description, refused when the component declares a test plan of its own
 /// (k6's `options`): a service run's users, run time and end come from the run request and
 /// the tenant's quota, and a plan must never be silently ignored.
-fn without_plan(
-    (description, plan): (
-        crate::component::Description,
-        Option<crate::test_plan::TestPlan>,
-    ),
-) -> Result<crate::component::Description, String> {
+fn without_plan(described: crate::component::Described) -> Result<crate::component::Description, String> {
+    let crate::component::Described {
+        description,
+        plan,
+        shape,
+    } = described;
+    if let Some(shape) = shape {
+        return Err(format!(
+            "it has a load shape ({shape}), which service runs do not apply: give the users \
+             and run time in the run request, or run it with `locust -f`"
+        ));
+    }
     match plan {
         Some(plan) if !plan.is_empty() => Err(
             "it declares its own test plan (k6 `options`: vus, duration, iterations, stages or \

@@ -177,10 +177,20 @@ pub fn ramp_target(start: u64, stages: &[Stage], elapsed: Duration) -> Option<u6
     None
 }
 
-/// What the users of one session share with its hooks: the `test-start` hook's data.
-#[derive(Debug, Default)]
+/// What the users of one session share with its hooks: the `test-start` hook's data, and the
+/// runner they all run in.
+#[derive(Default)]
 pub struct RunShared {
     setup: Mutex<Option<Arc<str>>>,
+    control: Mutex<Option<Arc<dyn crate::run::control::RunControl>>>,
+}
+
+impl std::fmt::Debug for RunShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunShared")
+            .field("setup", &self.setup)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Iterations left in a test; `exhausted` once every one has been handed out.
@@ -236,7 +246,18 @@ impl RunShared {
     pub fn with_setup_data(data: Option<Arc<str>>) -> Self {
         Self {
             setup: Mutex::new(data),
+            control: Mutex::default(),
         }
+    }
+
+    /// The runner the run's instances see (`runner` import), once registered.
+    pub fn control(&self) -> Option<Arc<dyn crate::run::control::RunControl>> {
+        lock(&self.control).clone()
+    }
+
+    /// Register the runner the run's instances see.
+    pub fn set_control(&self, control: Arc<dyn crate::run::control::RunControl>) {
+        *lock(&self.control) = Some(control);
     }
 
     /// What the `test-start` hook shared, if anything.

@@ -58,16 +58,25 @@ pub struct SwarmRequest {
 pub fn parse_swarm(
     form: &HashMap<String, String>,
     step_load: bool,
+    shape: bool,
 ) -> Result<SwarmRequest, String> {
-    let users: u64 = positive(form, &["user_count"])?;
+    let given = |names: &[&str]| names.iter().any(|name| form.contains_key(*name));
+    // With a load shape the users and spawn rate are the shape's: the form may leave them out.
+    let users: u64 = if shape && !given(&["user_count"]) {
+        0
+    } else {
+        positive(form, &["user_count"])?
+    };
     let spawn_rate = match ["hatch_rate", "spawn_rate"]
         .iter()
         .find_map(|name| form.get(*name))
     {
+        None if shape => 1.0,
         None => return Err("hatch_rate is required".to_owned()),
         Some(text) => crate::run::spawn_rate::parse(text)
             .map_err(|message| format!("hatch_rate {message}"))?,
     };
+    let step_load = step_load && !shape;
     let host = form
         .get("host")
         .cloned()
@@ -111,7 +120,7 @@ pub async fn swarm(
     State(state): State<Arc<WebState>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let request = match parse_swarm(&form, state.step_load) {
+    let request = match parse_swarm(&form, state.step_load, state.session.shape().is_some()) {
         Ok(request) => request,
         Err(message) => return refuse(message),
     };

@@ -25,10 +25,11 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// The page with its settings filled in.
-pub fn index(host: &str, step_load: bool, is_master: bool) -> String {
+/// The page with its settings filled in; `shape` names the load shape that decides the users.
+pub fn index(host: &str, step_load: bool, is_master: bool, shape: Option<&str>) -> String {
     INDEX_HTML
         .replace("{{host}}", &escape_html(host))
+        .replace("{{shape}}", &escape_html(shape.unwrap_or_default()))
         .replace("{{step_load}}", if step_load { "true" } else { "false" })
         .replace("{{is_master}}", if is_master { "true" } else { "false" })
 }
@@ -56,10 +57,11 @@ mod tests {
 
     #[test]
     fn the_page_gets_its_settings_escaped() {
-        let page = index("http://x/?a=<b>", true, false);
+        let page = index("http://x/?a=<b>", true, false, Some("<Shape>"));
         assert!(page.contains(r#"data-host="http://x/?a=&lt;b&gt;""#));
         assert!(page.contains(r#"data-step-load="true""#));
         assert!(page.contains(r#"data-master="false""#));
+        assert!(page.contains(r#"data-shape="&lt;Shape&gt;""#));
         assert!(!page.contains("{{"));
     }
 }

@@ -110,7 +110,12 @@ impl Drop for MountedWebUi {
 async fn index(State(state): State<Arc<WebState>>) -> Html<String> {
     let host = state.session.host().unwrap_or_default();
     let is_master = state.session.master().is_some();
-    Html(assets::index(&host, state.step_load, is_master))
+    Html(assets::index(
+        &host,
+        state.step_load,
+        is_master,
+        state.session.shape(),
+    ))
 }
 
 /// Refuse requests without the `--web-auth` credentials.
