@@ -533,13 +533,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
             tokio::select! {
                 _ = time_limit => tracing::info!(target: "locust.main", "Time limit reached. Stopping Locust."),
                 message = plan_ends(&session, began) => tracing::info!(target: "locust.main", "{message}"),
-                end = session.ended() => {
-                    if end.failed {
-                        failed_inside = true;
-                    } else {
-                        tracing::info!(target: "locust.main", "{}. Stopping Locust.", end.reason);
-                    }
-                }
+                end = session.ended() => failed_inside = end.failed,
                 signal = shutdown_signal() => tracing::info!(target: "locust.main", "Got {signal}, stopping Locust."),
             }
         }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::harness::{Background, Run, Target, locust_in, locust_with_env, root};
 use crate::provision;
@@ -45,7 +46,7 @@ fn the_python_sdk_passes_its_unit_tests() {
     let generated = std::process::Command::new(bin.join("componentize-py"))
         .arg("--wit-path")
         .arg(root.join("wit"))
-        .args(["--world", "user-component", "bindings"])
+        .args(["--world", "shaped-user-component", "bindings"])
         .arg(bindings.path())
         .output()
         .expect("componentize-py runs");
@@ -818,4 +819,59 @@ async fn a_broken_locustfile_gets_one_clear_error() {
         "one line: {}",
         run.stderr
     );
+}
+
+/// Users of the target's requests to `path` (by their `x-user` tag), and when the first and
+/// the last of those requests arrived.
+fn users_of(target: &Target, path: &str) -> (BTreeSet<u64>, Duration, Duration) {
+    let hits: Vec<_> = target
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == path)
+        .collect();
+    let users = hits.iter().filter_map(|hit| hit.user).collect();
+    let first = hits.iter().map(|hit| hit.at).min().unwrap_or_default();
+    let last = hits.iter().map(|hit| hit.at).max().unwrap_or_default();
+    (users, first, last)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_shape_drives_the_users_phase_by_phase_and_ends_the_test() {
+    let target = Target::start().await;
+    // -u, -r and -t are the shape's to decide: ignored with a warning, as Locust does.
+    let run = python(
+        "tests/fixtures/python/shaped.py",
+        &target,
+        600,
+        &["-u", "50", "-r", "1"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("will be ignored: --run-time, --users, --spawn-rate"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Shape test starting (ThreePhases)"), "{}", run.stderr);
+    assert!(run.stderr.contains("Shape test stopping"), "{}", run.stderr);
+    // Phase 1: two browsers. Phase 2: four buyers (the browsers stop). Phase 3: one of each
+    // (the oldest buyer stays, one browser is new).
+    let (browsers, _, last_browse) = users_of(&target, "/browse");
+    let (buyers, first_buy, _) = users_of(&target, "/buy");
+    assert_eq!(browsers.len(), 3, "{browsers:?}");
+    assert_eq!(buyers.len(), 4, "{buyers:?}");
+    let phase_two_browses = target
+        .hits()
+        .iter()
+        .filter(|hit| hit.path == "/browse")
+        .filter(|hit| hit.at > first_buy + Duration::from_secs(1))
+        .filter(|hit| hit.at < first_buy + Duration::from_millis(1500))
+        .count();
+    assert_eq!(phase_two_browses, 0, "browsers ran on into the buying phase");
+    assert!(last_browse > first_buy, "no browser in the last phase");
+    // The statistics are the target's count.
+    let served = served(&target);
+    assert_eq!(run.requests("GET", "/browse"), count(&served, "/browse"));
+    assert_eq!(run.requests("GET", "/buy"), count(&served, "/buy"));
 }

@@ -24,9 +24,12 @@ from componentize_py_types import Err
 from wit_world.imports import context as _context
 from wit_world.imports import events as _host_events
 from wit_world.imports import log as _log
+from wit_world.imports import test_plan as _test_plan
 from wit_world.imports import types as _types
+from wit_world.exports import load_shape as _load_shape
 
 from . import events as _events
+from . import runners as _runners
 from .env import CommandLineParser, Environment, shown
 from .event import EventHook
 from .exception import (
@@ -35,6 +38,7 @@ from .exception import (
     RescheduleTaskImmediately,
     StopUser,
 )
+from .shape import LoadTestShape
 from .task import TaskSet, _inherited_wait
 from .user import FastHttpUser, HttpUser, User
 from .wait_time import _WaitTime
@@ -65,6 +69,10 @@ _trees = []
 _description = None
 _options = {}
 _unfired = []
+# The locustfile's load shape class (the first, as Locust picks), if any.
+_shape_class = None
+# Its instance, made in the hooks instance when the first test starts.
+_shape = None
 
 # One simulated user per instance.
 _user = None
@@ -157,6 +165,16 @@ def _describe(module, module_name):
         ):
             seen.add(value)
             _classes.append(value)
+    global _shape_class
+    shapes = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, LoadTestShape)
+        and not value.__dict__.get("abstract", False)
+    ]
+    if shapes:
+        _shape_class = shapes[0]
     if not _classes:
         raise RuntimeError(
             f"{module_name}.py defines no user class: subclass HttpUser (or User) and give it "
@@ -366,6 +384,8 @@ def _env():
     global _environment
     if _environment is None:
         _environment = Environment(_events, _options, list(_classes))
+        _environment.runner = _runners.for_process(_environment)
+        _environment.stats = _environment.runner.stats
     return _environment
 
 
@@ -415,6 +435,8 @@ class UserExports:
                 _log.Level.WARNING,
                 f"events.{name} listeners are never called on this platform",
             )
+        if _shape_class is not None:
+            _test_plan.declare_shape(_shape_class.__name__)
         return _description
 
     def create(self, class_):
@@ -466,7 +488,8 @@ class HookExports:
     """The ``hooks`` interface: listeners, run in the hooks instance."""
 
     def init(self):
-        _fire(_events.init, environment=_env(), runner=None, web_ui=None)
+        environment = _env()
+        _fire(_events.init, environment=environment, runner=environment.runner, web_ui=None)
 
     def test_start(self):
         _fire(_events.test_start, environment=_env())
@@ -511,6 +534,64 @@ class HookExports:
             )
         except BaseException:
             _report_error("an events.worker_report listener")
+
+
+def _shape_instance():
+    global _shape
+    if _shape is None:
+        shape = _shape_class()
+        shape.runner = _env().runner
+        _shape = shape
+    return _shape
+
+
+def _class_names(user_classes):
+    names = []
+    for cls in user_classes:
+        name = cls if isinstance(cls, str) else getattr(cls, "__name__", None)
+        if not isinstance(name, str):
+            raise TypeError(f"tick() named {cls!r} as a user class: give User classes")
+        names.append(name)
+    return names
+
+
+def _shape_tick(value):
+    """What ``tick()`` returned, for the host."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
+        raise TypeError(
+            f"tick() returned {value!r}: return (users, spawn_rate), "
+            "(users, spawn_rate, user_classes) or None"
+        )
+    users, spawn_rate = value[0], value[1]
+    user_classes = value[2] if len(value) == 3 else None
+    if isinstance(users, bool) or not isinstance(users, (int, float)) or users < 0:
+        raise TypeError(f"tick() returned {users!r} users: give a number of users, 0 or more")
+    if isinstance(spawn_rate, bool) or not isinstance(spawn_rate, (int, float)):
+        raise TypeError(f"tick() returned {spawn_rate!r} as the spawn rate: give a number")
+    classes = None if user_classes is None else _class_names(user_classes)
+    return _load_shape.ShapeTick(int(users), float(spawn_rate), classes)
+
+
+class ShapeExports:
+    """The ``load-shape`` interface: the locustfile's ``LoadTestShape``, in the hooks instance."""
+
+    def reset(self):
+        if _shape_class is None:
+            return
+        try:
+            _shape_instance().reset_time()
+        except BaseException as exception:
+            raise _error(exception) from None
+
+    def tick(self):
+        if _shape_class is None:
+            return None
+        try:
+            return _shape_tick(_shape_instance().tick())
+        except BaseException as exception:
+            raise _error(exception) from None
 
 
 def _call_listeners(hook, fields):

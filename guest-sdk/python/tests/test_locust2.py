@@ -1,5 +1,5 @@
 """Locust 2.x's API beside 1.0.2's: module paths, MarkovTaskSet, rest(), request_name,
-constant_throughput, runners, log, run_single_user and LoadTestShape's message."""
+constant_throughput, runners, log, run_single_user, LoadTestShape and the runner view."""
 
 import collections
 import random
@@ -32,12 +32,66 @@ class ModulePaths(unittest.TestCase):
         with self.assertRaisesRegex(RuntimeError, "locust -f FILE --headless -u 1"):
             run_single_user(User)
 
-    def test_a_load_shape_says_what_to_use_instead(self):
-        with self.assertRaisesRegex(NotImplementedError, "-u/-r/-t, or --step-load"):
 
-            class Shape(locust.LoadTestShape):
-                def tick(self):
-                    return None
+
+class Stages(locust.LoadTestShape):
+    def tick(self):
+        return (3, 1.5, [Walker]) if self.get_run_time() < 60 else None
+
+
+class Shapes(unittest.TestCase):
+    def test_subclasses_are_concrete_unless_they_say_otherwise(self):
+        class Base(locust.LoadTestShape):
+            abstract = True
+
+        class Concrete(Base):
+            def tick(self):
+                return None
+
+        self.assertTrue(locust.LoadTestShape.abstract)
+        self.assertTrue(Base.abstract)
+        self.assertFalse(Concrete.abstract)
+        self.assertFalse(Stages.abstract)
+
+    def test_ticks_become_what_the_host_reads(self):
+        from locust import _runtime
+
+        tick = _runtime._shape_tick(Stages().tick())
+        self.assertEqual((tick.users, tick.spawn_rate, tick.user_classes), (3, 1.5, ["Walker"]))
+        tick = _runtime._shape_tick((5, 2))
+        self.assertEqual((tick.users, tick.spawn_rate, tick.user_classes), (5, 2.0, None))
+        self.assertIsNone(_runtime._shape_tick(None))
+        for wrong in [(1,), "10", (-1, 1), ("1", 1), (1, 1, [object()])]:
+            with self.assertRaises(TypeError, msg=repr(wrong)):
+                _runtime._shape_tick(wrong)
+
+    def test_run_time_restarts_on_reset(self):
+        shape = Stages()
+        shape.start_time -= 100
+        self.assertIsNone(shape.tick())
+        shape.reset_time()
+        self.assertLess(shape.get_run_time(), 1)
+
+
+class RunnerView(unittest.TestCase):
+    def test_the_runner_reads_the_host(self):
+        from locust import runners
+
+        runner = runners.for_process(None)
+        self.assertIsInstance(runner, runners.LocalRunner)
+        self.assertEqual(runner.state, runners.STATE_RUNNING)
+        self.assertEqual(runner.user_count, 3)
+        self.assertEqual(runner.user_classes_count, {"Walker": 3})
+        total = runner.stats.total
+        self.assertEqual((total.num_requests, total.num_failures), (10, 3))
+        self.assertAlmostEqual(total.fail_ratio, 0.3)
+        self.assertEqual(total.get_response_time_percentile(0.95), 95.0)
+        self.assertEqual(runner.stats.get("/missing", "GET").num_requests, 0)
+        self.assertEqual(runner.stats.get("/missing", "GET").fail_ratio, 0.0)
+        runner.quit()
+        self.assertEqual(fake_host.ended, ["quit"])
+        with self.assertRaisesRegex(NotImplementedError, "test_start hook"):
+            runner.send_message("x")
 
 
 class Chain(MarkovTaskSet):

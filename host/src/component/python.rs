@@ -93,7 +93,7 @@ pub struct PluginImport {
 /// of every plugin interface.
 fn world_with(imports: &[PluginImport]) -> String {
     let mut world = String::from(
-        "package locust:locustfile;\n\nworld locustfile {\n    include locust:runtime/user-component@0.4.0;\n",
+        "package locust:locustfile;\n\nworld locustfile {\n    include locust:runtime/shaped-user-component@0.4.0;\n",
     );
     for interface in imports.iter().flat_map(|import| &import.interfaces) {
         world.push_str(&format!("    import {interface};\n"));
@@ -356,7 +356,8 @@ fn build(
             "import locust._runtime as _runtime\n\
              _runtime.load({module:?}, {file_name:?})\n\
              User = _runtime.UserExports\n\
-             Hooks = _runtime.HookExports\n"
+             Hooks = _runtime.HookExports\n\
+             LoadShape = _runtime.ShapeExports\n"
         ),
     )
     .map_err(setup)?;
@@ -366,7 +367,7 @@ fn build(
     // the contract and each plugin's package are its dependencies.
     let world = if imports.is_empty() {
         std::fs::write(wit.join("locust.wit"), WIT).map_err(setup)?;
-        "user-component"
+        "shaped-user-component"
     } else {
         let runtime = wit.join("deps").join("locust-runtime");
         std::fs::create_dir_all(&runtime).map_err(setup)?;

@@ -13,7 +13,7 @@ pub trait LoadTarget: Send + Sync + 'static {
     /// Bring the test to `load`; with `announce`, `spawning_complete` fires once its users
     /// are spawned. An error says why the load cannot be had (a user class the test lacks).
     fn apply(&self, load: &Load, announce: bool) -> impl Future<Output = Result<(), String>> + Send;
-    /// End the test (without waiting for it to stop).
+    /// End the test (without waiting for it to stop); the target logs why.
     fn end(&self, request: EndRequest);
 }
 
@@ -104,7 +104,6 @@ pub async fn drive(source: Source, target: impl LoadTarget) {
     if let Source::Shape { hooks, name } = &source {
         tracing::info!(target: "locust.runners", "Shape test starting ({name}).");
         if let Err(error) = hooks.shape_reset().await {
-            tracing::error!(target: "locust.runners", "{error}");
             target.end(EndRequest {
                 quit: false,
                 reason: error,
@@ -118,11 +117,6 @@ pub async fn drive(source: Source, target: impl LoadTarget) {
         let asked = Instant::now();
         match ask(&source, began, last.as_ref()).await {
             Next::End { reason, failed } => {
-                if failed {
-                    tracing::error!(target: "locust.runners", "{reason}");
-                } else {
-                    tracing::info!(target: "locust.runners", "{reason}");
-                }
                 target.end(EndRequest {
                     quit: false,
                     reason,
@@ -138,7 +132,6 @@ pub async fn drive(source: Source, target: impl LoadTarget) {
                         .apply(&load, first || source.announces_each_load())
                         .await
                     {
-                        tracing::error!(target: "locust.runners", "{error}");
                         target.end(EndRequest {
                             quit: false,
                             reason: error,

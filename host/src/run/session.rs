@@ -429,6 +429,11 @@ impl TestSession {
 
     /// End the running test from inside: say so, and stop it (without waiting).
     pub fn end_test(&self, request: EndRequest) {
+        if request.failed {
+            tracing::error!(target: "locust.runners", "{}", request.reason);
+        } else {
+            tracing::info!(target: "locust.runners", "{}", request.reason);
+        }
         self.ended.send_replace(Some(request));
         if let Some(session) = self.me.upgrade() {
             tokio::spawn(async move { session.stop().await });
