@@ -357,7 +357,7 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
         tracing::info!(target: "locust.main", "demo target listening on http://{address}");
         plan.host = Some(format!("http://{address}"));
     }
-    let master = match &plan.role {
+    let mut master = match &plan.role {
         Role::Master(master) => Some(master.clone()),
         _ => None,
     };
@@ -379,6 +379,14 @@ pub async fn run(mut plan: RunPlan, events: Events) -> anyhow::Result<u8> {
     let own_plan = own_plan.map(|own| apply_plan(&mut plan, own));
     if shape.is_some() {
         ignore_common_options(&mut plan);
+    }
+    if let (Some(_), Some(master)) = (&shape, master.as_mut()) {
+        // The workers are sized for what the shape may ask: as many as the web UI allows.
+        let wanted = plan.users.max(crate::config::WEB_CAPACITY) + crate::config::SPARE_INSTANCES;
+        master.worker_limits.max_instances = master
+            .worker_limits
+            .max_instances
+            .max(u32::try_from(wanted).unwrap_or(u32::MAX));
     }
     // A shape may ask for any number of users: room for as many as the web UI allows.
     let peak = match &shape {

@@ -875,3 +875,98 @@ async fn a_load_shape_drives_the_users_phase_by_phase_and_ends_the_test() {
     assert_eq!(run.requests("GET", "/browse"), count(&served, "/browse"));
     assert_eq!(run.requests("GET", "/buy"), count(&served, "/buy"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_shape_on_the_master_drives_the_workers() {
+    let target = Target::start().await;
+    let tool_path = path_with_tool();
+    let (master, port) = crate::distributed::master_of(
+        "tests/fixtures/python/shaped.py",
+        &target,
+        &["--headless", "--expect-workers", "2", "--stop-timeout", "5"],
+        false,
+        &[("PATH", &tool_path)],
+    )
+    .await;
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        workers.push(crate::distributed::bare_worker(&port).await);
+    }
+    let run = master.wait().await;
+    let mut logs = String::new();
+    for (worker, _cache) in workers {
+        logs.push_str(&worker.wait().await.stderr);
+    }
+    assert_eq!(run.code, 0, "{}\n{logs}", run.stderr);
+    assert!(run.stderr.contains("Shape test stopping"), "{}", run.stderr);
+    // The same phases as in one process, the users split over the workers.
+    let (browsers, _, _) = users_of(&target, "/browse");
+    let (buyers, _, _) = users_of(&target, "/buy");
+    assert_eq!((browsers.len(), buyers.len()), (3, 4), "{logs}");
+    let served = served(&target);
+    assert_eq!(run.requests("GET", "/browse"), count(&served, "/browse"));
+    assert_eq!(run.requests("GET", "/buy"), count(&served, "/buy"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_shape_decides_the_users_of_a_test_started_from_the_web_ui() {
+    let target = Target::start().await;
+    let ui = Background::web_ui(
+        "tests/fixtures/python/shaped.py",
+        &target,
+        &["--stop-timeout", "5"],
+        &[("PATH", &path_with_tool())],
+    )
+    .await;
+    let client = crate::client::Client::new();
+    let page = client
+        .get(&ui.url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains(r#"data-shape="ThreePhases""#), "{page}");
+    // The form gives no users: the shape decides.
+    let swarm = format!("{}/swarm", ui.url);
+    let started = client
+        .post(&swarm)
+        .form(&[("host", target.url.as_str())])
+        .send()
+        .await
+        .expect("swarm");
+    assert_eq!(started.status(), 200);
+    // A running shape test is not edited.
+    let edit = client
+        .post(&swarm)
+        .form(&[("user_count", "10"), ("hatch_rate", "1")])
+        .send()
+        .await
+        .expect("edit");
+    let refusal = edit.text().await.expect("answer");
+    assert!(refusal.contains("load shape ThreePhases decides"), "{refusal}");
+    // The shape ends the test after its phases; the web UI stays up with the results.
+    let mut state = String::new();
+    for _ in 0..300 {
+        let report: serde_json::Value = client
+            .get(format!("{}/stats/requests", ui.url))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        state = report["state"].as_str().unwrap_or_default().to_owned();
+        if state == "stopped" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "stopped");
+    let (browsers, _, _) = users_of(&target, "/browse");
+    let (buyers, _, _) = users_of(&target, "/buy");
+    assert_eq!((browsers.len(), buyers.len()), (3, 4));
+    let run = ui.stop().await;
+    assert!(run.stderr.contains("Shape test stopping"), "{}", run.stderr);
+}

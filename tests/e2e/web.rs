@@ -51,7 +51,7 @@ pub(crate) async fn swarm_then_stop(url: &str, users: u64) -> u64 {
         .sum()
 }
 
-async fn poll_until(client: &Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn poll_until(client: &Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
         let report: Value = get_json(client, &format!("{url}/stats/requests")).await;
         if done(&report) {

@@ -538,17 +538,17 @@ impl TestSession {
             events: self.events.clone(),
             stats: self.reset_stats.then(|| self.stats.clone()),
         };
+        if let (Some(_), Some(shape)) = (run.as_ref(), &self.shape) {
+            return Err(format!(
+                "the load shape {shape} decides the users of the running test: stop it to start another"
+            ));
+        }
         if let Some(active) = run.as_mut()
             && matches!(
                 active.runner.state(),
                 RunnerState::Spawning | RunnerState::Running
             )
         {
-            if let Some(shape) = &self.shape {
-                return Err(format!(
-                    "the load shape {shape} decides the users of the running test: stop it to start another"
-                ));
-            }
             active.ramp.abort();
             let target = self.ramp_target(active.runner.clone(), handler);
             active.ramp = tokio::spawn(crate::load_plan::driver::drive(
