@@ -970,3 +970,38 @@ async fn a_load_shape_decides_the_users_of_a_test_started_from_the_web_ui() {
     let run = ui.stop().await;
     assert!(run.stderr.contains("Shape test stopping"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runner_api_quits_a_run_on_its_failure_ratio() {
+    let target = Target::start().await;
+    // Without -t the run would go on for ever: the locustfile ends it.
+    let run = locust_with_env(
+        &[
+            "-f",
+            "tests/fixtures/python/quit_on_failures.py",
+            "--headless",
+            "--host",
+            &target.url,
+            "-u",
+            "1",
+        ],
+        &[("PATH", &path_with_tool())],
+    )
+    .await;
+    // Guest output goes to the log. test_start fires before the first user spawns, as in
+    // Locust.
+    assert!(run.stderr.contains("runner: local, state ready"), "{}", run.stderr);
+    assert!(run.stderr.contains("quitting"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("runner.quit() called by a Failing user"),
+        "{}",
+        run.stderr
+    );
+    // The failures decide the exit code, as in Locust.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let served = served(&target);
+    let failed = count(&served, "/status/500");
+    assert!(failed >= 10, "{served:?}");
+    assert_eq!(run.requests("GET", "/status/500"), failed);
+    assert_eq!(run.requests("GET", "/fine"), count(&served, "/fine"));
+}
