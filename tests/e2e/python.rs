@@ -853,7 +853,11 @@ async fn a_load_shape_drives_the_users_phase_by_phase_and_ends_the_test() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("Shape test starting (ThreePhases)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Shape test starting (ThreePhases)"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("Shape test stopping"), "{}", run.stderr);
     // Phase 1: two browsers. Phase 2: four buyers (the browsers stop). Phase 3: one of each
     // (the oldest buyer stays, one browser is new).
@@ -868,7 +872,10 @@ async fn a_load_shape_drives_the_users_phase_by_phase_and_ends_the_test() {
         .filter(|hit| hit.at > first_buy + Duration::from_secs(1))
         .filter(|hit| hit.at < first_buy + Duration::from_millis(1500))
         .count();
-    assert_eq!(phase_two_browses, 0, "browsers ran on into the buying phase");
+    assert_eq!(
+        phase_two_browses, 0,
+        "browsers ran on into the buying phase"
+    );
     assert!(last_browse > first_buy, "no browser in the last phase");
     // The statistics are the target's count.
     let served = served(&target);
@@ -945,7 +952,10 @@ async fn a_load_shape_decides_the_users_of_a_test_started_from_the_web_ui() {
         .await
         .expect("edit");
     let refusal = edit.text().await.expect("answer");
-    assert!(refusal.contains("load shape ThreePhases decides"), "{refusal}");
+    assert!(
+        refusal.contains("load shape ThreePhases decides"),
+        "{refusal}"
+    );
     // The shape ends the test after its phases; the web UI stays up with the results.
     let mut state = String::new();
     for _ in 0..300 {
@@ -990,10 +1000,15 @@ async fn the_runner_api_quits_a_run_on_its_failure_ratio() {
     .await;
     // Guest output goes to the log. test_start fires before the first user spawns, as in
     // Locust.
-    assert!(run.stderr.contains("runner: local, state ready"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("runner: local, state ready"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("quitting"), "{}", run.stderr);
     assert!(
-        run.stderr.contains("runner.quit() called by a Failing user"),
+        run.stderr
+            .contains("runner.quit() called by a Failing user"),
         "{}",
         run.stderr
     );

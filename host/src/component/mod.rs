@@ -984,9 +984,7 @@ impl GuestInstance {
     }
 
     /// `load-shape.tick`; `Ok(Ok(None))` without a shape.
-    pub async fn shape_tick(
-        &mut self,
-    ) -> Result<Result<Option<ShapeTick>, TaskError>, GuestError> {
+    pub async fn shape_tick(&mut self) -> Result<Result<Option<ShapeTick>, TaskError>, GuestError> {
         let Some(shape) = self.shape()? else {
             return Ok(Ok(None));
         };

@@ -98,7 +98,12 @@ impl runner::Host for UserState {
         })
     }
 
-    async fn percentile(&mut self, name: Option<String>, method: Option<String>, fraction: f64) -> f64 {
+    async fn percentile(
+        &mut self,
+        name: Option<String>,
+        method: Option<String>,
+        fraction: f64,
+    ) -> f64 {
         let fraction = if fraction.is_finite() {
             fraction.clamp(0.0, 1.0)
         } else {

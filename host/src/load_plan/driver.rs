@@ -12,7 +12,8 @@ use crate::run::control::EndRequest;
 pub trait LoadTarget: Send + Sync + 'static {
     /// Bring the test to `load`; with `announce`, `spawning_complete` fires once its users
     /// are spawned. An error says why the load cannot be had (a user class the test lacks).
-    fn apply(&self, load: &Load, announce: bool) -> impl Future<Output = Result<(), String>> + Send;
+    fn apply(&self, load: &Load, announce: bool)
+    -> impl Future<Output = Result<(), String>> + Send;
     /// End the test (without waiting for it to stop); the target logs why.
     fn end(&self, request: EndRequest);
 }
@@ -178,12 +179,15 @@ mod tests {
 
     impl LoadTarget for Recorder {
         async fn apply(&self, load: &Load, announce: bool) -> Result<(), String> {
-            self.applied.lock().unwrap().push((load.users, announce));
+            self.applied
+                .lock()
+                .expect("recorder")
+                .push((load.users, announce));
             Ok(())
         }
 
         fn end(&self, request: EndRequest) {
-            self.ended.lock().unwrap().push(request);
+            self.ended.lock().expect("recorder").push(request);
         }
     }
 
@@ -202,10 +206,10 @@ mod tests {
         drive(source, recorder.clone()).await;
         assert_eq!(began.elapsed(), Duration::from_secs(60));
         assert_eq!(
-            *recorder.applied.lock().unwrap(),
+            *recorder.applied.lock().expect("recorder"),
             [(10, true), (20, true), (25, true)]
         );
-        assert!(recorder.ended.lock().unwrap().is_empty());
+        assert!(recorder.ended.lock().expect("recorder").is_empty());
     }
 
     #[tokio::test(start_paused = true)]
@@ -219,7 +223,7 @@ mod tests {
             recorder.clone(),
         )
         .await;
-        assert_eq!(*recorder.applied.lock().unwrap(), [(7, true)]);
+        assert_eq!(*recorder.applied.lock().expect("recorder"), [(7, true)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -231,7 +235,7 @@ mod tests {
         }];
         drive(Source::Stages { start: 0, stages }, recorder.clone()).await;
         assert_eq!(
-            *recorder.applied.lock().unwrap(),
+            *recorder.applied.lock().expect("recorder"),
             [(0, true), (1, false), (2, false), (3, false)]
         );
     }

@@ -481,12 +481,23 @@ mod tests {
     fn weights_keep_only_the_named_classes() {
         let classes = [("A", 1), ("B", 3), ("C", 0)];
         assert_eq!(weights_of(&classes, None), Ok(vec![1, 3, 0]));
-        let only = |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        let only = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| name.to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(weights_of(&classes, Some(&only(&["B"]))), Ok(vec![0, 3, 0]));
         // A weight-0 class that a shape names still gets users.
-        assert_eq!(weights_of(&classes, Some(&only(&["A", "C"]))), Ok(vec![1, 0, 1]));
-        let unknown = weights_of(&classes, Some(&only(&["D"]))).unwrap_err();
-        assert!(unknown.contains("user class D") && unknown.contains("A, B, C"), "{unknown}");
+        assert_eq!(
+            weights_of(&classes, Some(&only(&["A", "C"]))),
+            Ok(vec![1, 0, 1])
+        );
+        let unknown = weights_of(&classes, Some(&only(&["D"]))).expect_err("D is unknown");
+        assert!(
+            unknown.contains("user class D") && unknown.contains("A, B, C"),
+            "{unknown}"
+        );
         assert!(weights_of(&classes, Some(&[])).is_err());
     }
 

@@ -277,9 +277,7 @@ impl RunControl for SessionControl {
     }
 
     fn user_count(&self) -> u64 {
-        self.0
-            .upgrade()
-            .map_or(0, |session| session.user_count())
+        self.0.upgrade().map_or(0, |session| session.user_count())
     }
 
     fn class_counts(&self) -> Vec<(String, u64)> {

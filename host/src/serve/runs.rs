@@ -1103,7 +1103,9 @@ async fn snapshot(
 /// A component's description, refused when the component declares a test plan of its own
 /// (k6's `options`): a service run's users, run time and end come from the run request and
 /// the tenant's quota, and a plan must never be silently ignored.
-fn without_plan(described: crate::component::Described) -> Result<crate::component::Description, String> {
+fn without_plan(
+    described: crate::component::Described,
+) -> Result<crate::component::Description, String> {
     let crate::component::Described {
         description,
         plan,
