@@ -957,23 +957,7 @@ async fn a_load_shape_decides_the_users_of_a_test_started_from_the_web_ui() {
         "{refusal}"
     );
     // The shape ends the test after its phases; the web UI stays up with the results.
-    let mut state = String::new();
-    for _ in 0..300 {
-        let report: serde_json::Value = client
-            .get(format!("{}/stats/requests", ui.url))
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("json");
-        state = report["state"].as_str().unwrap_or_default().to_owned();
-        if state == "stopped" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "stopped");
+    crate::web::poll_until(&client, &ui.url, |report| report["state"] == "stopped").await;
     let (browsers, _, _) = users_of(&target, "/browse");
     let (buyers, _, _) = users_of(&target, "/buy");
     assert_eq!((browsers.len(), buyers.len()), (3, 4));

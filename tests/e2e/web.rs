@@ -51,8 +51,9 @@ pub(crate) async fn swarm_then_stop(url: &str, users: u64) -> u64 {
         .sum()
 }
 
+/// Poll `/stats/requests` every 100 ms until `done` holds (for at most 30 s).
 pub(crate) async fn poll_until(client: &Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..100 {
+    for _ in 0..300 {
         let report: Value = get_json(client, &format!("{url}/stats/requests")).await;
         if done(&report) {
             return report;
